@@ -1,0 +1,398 @@
+/**
+ * The per-disk I/O path inside a VM worker: guest I/O goes through the filter instances in chain
+ * order (`start` top-down), reaches the drive, and completes back up (`done` bottom-up through the
+ * filters that passed it). A synchronous PASS costs no Promise and no allocation: the request
+ * object is the only per-I/O allocation of a pass-through chain.
+ */
+import type { Decision, FilterClass, FilterInstance, IoError, IoOp, LowerDisk, Outcome } from '../sdk/index.js'
+import type { Drive, DriveRequest } from './drive.js'
+
+/** A filter instance placed in the chain. */
+export interface Layer {
+  readonly filterId: string
+  readonly name: string
+  readonly cls: FilterClass
+  /** May replace a write's payload (encryption, compression). */
+  readonly transforming: boolean
+  readonly inst: FilterInstance
+  readonly hasStart: boolean
+  readonly hasDone: boolean
+}
+
+/** A fault recorded against a filter (or the path) for one I/O. */
+export interface FaultRecord {
+  readonly at: number
+  readonly disk: string
+  readonly filter: string
+  readonly kind: 'throw' | 'reject' | 'timeout' | 'violation' | 'invalid-decision' | 'crash' | 'hang' | 'oom' | 'open' | 'close' | 'event'
+  readonly io: { id: number; op: IoOp; offset: number; length: number } | null
+  readonly error: IoError | null
+  readonly message: string
+}
+
+export type Completion = (req: IoRequest, error: IoError | null) => void
+
+const OK: Outcome = Object.freeze({ ok: true as const })
+const FAIL_OUTCOMES = new Map<IoError, Outcome>()
+function failOutcome(e: IoError): Outcome {
+  let o = FAIL_OUTCOMES.get(e)
+  if (o === undefined) {
+    o = Object.freeze({ ok: false as const, error: e })
+    FAIL_OUTCOMES.set(e, o)
+  }
+  return o
+}
+const IO_ERRORS: ReadonlySet<string> = new Set(['EIO', 'ENOSPC', 'ETIMEDOUT', 'EBUSY', 'EINVAL', 'ENODEV'])
+
+const ACTIVE = 0
+const FINISHED = 1
+const TIMED_OUT = 2
+
+/** One I/O. Filters see it as the ABI's read-only `Io`; the fields behind the getters are the path's. */
+export class IoRequest implements DriveRequest {
+  _data: Uint8Array | null
+  _level = 0
+  _state = ACTIVE
+  _t0 = 0
+  _repl: (number | Uint8Array | null)[] | null = null
+  _prev: IoRequest | null = null
+  _next: IoRequest | null = null
+  constructor(
+    readonly _id: number,
+    readonly _op: IoOp,
+    readonly _offset: number,
+    readonly _length: number,
+    data: Uint8Array | null,
+    readonly _origin: number,
+    readonly _cb: Completion,
+    /** The submitter's own tag (a request id, a generator slot). */
+    public _tag: number,
+  ) {
+    this._data = data
+  }
+  get id(): number { return this._id }
+  get op(): IoOp { return this._op }
+  get offset(): number { return this._offset }
+  get length(): number { return this._length }
+  get data(): Uint8Array | null { return this._data }
+  get origin(): number { return this._origin }
+  toJSON(): object {
+    return { id: this._id, op: this._op, offset: this._offset, length: this._length }
+  }
+}
+
+export interface DiskPathOptions {
+  readonly disk: string
+  readonly capacity: number
+  readonly ioTimeoutMs: number
+  readonly onFault: (f: FaultRecord) => void
+}
+
+function errName(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`
+  return String(e)
+}
+
+/** The I/O path of one open disk. */
+export class DiskPath {
+  layers: Layer[] = []
+  private nextId = 1
+  private head: IoRequest | null = null
+  private tail: IoRequest | null = null
+  private inflightCount = 0
+  private holds = 0
+  private pending: IoRequest[] = []
+  private idleWaiters: (() => void)[] = []
+  private sweeper: ReturnType<typeof setInterval> | null = null
+  readonly disk: string
+  readonly capacity: number
+  readonly ioTimeoutMs: number
+  private readonly onFault: (f: FaultRecord) => void
+  private readonly driveDone = (req: DriveRequest, error: IoError | null): void => {
+    const r = req as IoRequest
+    if (r._state !== ACTIVE) return
+    this.up(r, this.layers.length - 1, error === null ? OK : failOutcome(error))
+  }
+
+  constructor(readonly drive: Drive, opts: DiskPathOptions) {
+    this.disk = opts.disk
+    this.capacity = opts.capacity
+    this.ioTimeoutMs = opts.ioTimeoutMs
+    this.onFault = opts.onFault
+  }
+
+  /** Requests in flight (guest and filter-issued), not counting held ones. */
+  get inflight(): number {
+    return this.inflightCount
+  }
+
+  /** Validates and submits a guest I/O; a bad request fails with EINVAL before any filter sees it. */
+  submitGuest(op: IoOp, offset: number, length: number, data: Uint8Array | null, cb: Completion, tag: number): void {
+    const req = new IoRequest(this.nextId++, op, offset, length, data, 0, cb, tag)
+    if (!this.valid(op, offset, length, data)) {
+      req._state = FINISHED
+      cb(req, 'EINVAL')
+      return
+    }
+    if (this.holds > 0) {
+      this.pending.push(req)
+      return
+    }
+    this.begin(req)
+  }
+
+  private valid(op: IoOp, offset: number, length: number, data: Uint8Array | null): boolean {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) return false
+    if (op === 'flush') return length === 0 && data === null
+    if (offset % 512 !== 0 || length % 512 !== 0 || length === 0 || offset + length > this.capacity) return false
+    if (op === 'unmap') return data === null
+    if (op === 'read' || op === 'write') return data instanceof Uint8Array && data.length === length
+    return false
+  }
+
+  private begin(req: IoRequest): void {
+    req._t0 = performance.now()
+    // intrusive in-flight list: no per-I/O allocation
+    req._prev = this.tail
+    if (this.tail !== null) this.tail._next = req
+    else this.head = req
+    this.tail = req
+    if (++this.inflightCount === 1 && this.sweeper === null) this.startSweeper()
+    this.down(req)
+  }
+
+  private unlink(req: IoRequest): void {
+    if (req._prev !== null) req._prev._next = req._next
+    else this.head = req._next
+    if (req._next !== null) req._next._prev = req._prev
+    else this.tail = req._prev
+    req._prev = req._next = null
+    if (--this.inflightCount === 0 && this.idleWaiters.length > 0) {
+      const w = this.idleWaiters
+      this.idleWaiters = []
+      for (const f of w) f()
+    }
+  }
+
+  private startSweeper(): void {
+    const period = Math.max(5, Math.min(250, this.ioTimeoutMs / 4))
+    this.sweeper = setInterval(this.sweep, period)
+  }
+
+  private readonly sweep = (): void => {
+    if (this.inflightCount === 0) {
+      if (this.sweeper !== null) clearInterval(this.sweeper)
+      this.sweeper = null
+      return
+    }
+    const now = performance.now()
+    let r = this.head
+    while (r !== null) {
+      const next = r._next
+      if (now - r._t0 >= this.ioTimeoutMs) this.timeout(r)
+      r = next
+    }
+  }
+
+  private timeout(req: IoRequest): void {
+    req._state = TIMED_OUT
+    const lvl = req._level
+    const holder = lvl < this.layers.length ? this.layers[lvl]!.filterId : 'disk'
+    this.unlink(req)
+    this.onFault({ at: Date.now(), disk: this.disk, filter: holder, kind: 'timeout', io: req.toJSON() as FaultRecord['io'], error: 'ETIMEDOUT', message: `I/O not completed within ${this.ioTimeoutMs} ms (held at ${holder})` })
+    req._cb(req, 'ETIMEDOUT')
+  }
+
+  private fault(req: IoRequest, layer: number, kind: FaultRecord['kind'], message: string, error: IoError): void {
+    this.onFault({ at: Date.now(), disk: this.disk, filter: this.layers[layer]!.filterId, kind, io: req.toJSON() as FaultRecord['io'], error, message })
+  }
+
+  /** Runs `start` from the request's level down; hands it to the drive when every filter passed. */
+  private down(req: IoRequest): void {
+    const layers = this.layers
+    const n = layers.length
+    for (let i = req._level; i < n; i++) {
+      const L = layers[i]!
+      if (!L.hasStart) continue
+      let d: Decision | Promise<Decision>
+      try {
+        d = L.inst.start!(req)
+      } catch (e) {
+        req._level = i
+        this.fault(req, i, 'throw', `start() threw ${errName(e)}`, 'EIO')
+        this.up(req, i - 1, failOutcome('EIO'))
+        return
+      }
+      if (d !== null && typeof d === 'object' && typeof (d as Promise<Decision>).then === 'function') {
+        req._level = i
+        ;(d as Promise<Decision>).then(
+          dec => {
+            if (req._state !== ACTIVE) return
+            if (this.decide(req, i, dec)) {
+              req._level = i + 1
+              this.down(req)
+            }
+          },
+          e => {
+            if (req._state !== ACTIVE) return
+            this.fault(req, i, 'reject', `start() rejected: ${errName(e)}`, 'EIO')
+            this.up(req, i - 1, failOutcome('EIO'))
+          },
+        )
+        return
+      }
+      if (!this.decide(req, i, d as Decision)) return
+    }
+    req._level = n
+    this.drive.submit(req, this.driveDone)
+  }
+
+  /** Applies a decision of layer i; true when the I/O goes on down. */
+  private decide(req: IoRequest, i: number, d: Decision): boolean {
+    const kind = d === null || typeof d !== 'object' ? undefined : d.kind
+    if (kind === 'pass') {
+      const data = (d as { data?: Uint8Array }).data
+      if (data === undefined) return true
+      const L = this.layers[i]!
+      if (req._op !== 'write' || !L.transforming) {
+        this.fault(req, i, 'violation', `${L.cls} filter replaced the payload of a ${req._op}: only encryption and compression filters may replace a write's payload`, 'EIO')
+        this.up(req, i - 1, failOutcome('EIO'))
+        return false
+      }
+      if (!(data instanceof Uint8Array) || data.length !== req._length) {
+        this.fault(req, i, 'violation', `replacement payload must be a Uint8Array of ${req._length} bytes`, 'EIO')
+        this.up(req, i - 1, failOutcome('EIO'))
+        return false
+      }
+      ;(req._repl ??= []).push(i, req._data)
+      req._data = data
+      return true
+    }
+    if (kind === 'complete') {
+      this.up(req, i - 1, OK)
+      return false
+    }
+    if (kind === 'fail') {
+      const e = (d as { error: IoError }).error
+      if (IO_ERRORS.has(e)) this.up(req, i - 1, failOutcome(e))
+      else {
+        this.fault(req, i, 'invalid-decision', `fail() with unknown error ${String(e)}`, 'EIO')
+        this.up(req, i - 1, failOutcome('EIO'))
+      }
+      return false
+    }
+    this.fault(req, i, 'invalid-decision', `start() returned ${JSON.stringify(d) ?? String(d)}, not a Decision`, 'EIO')
+    this.up(req, i - 1, failOutcome('EIO'))
+    return false
+  }
+
+  /** Runs `done` from layer `from` up to the top, then completes the request. */
+  private up(req: IoRequest, from: number, outcome: Outcome): void {
+    const layers = this.layers
+    const top = req._origin // a filter's own I/O completes back only through the layers below it
+    for (let i = from; i >= top; i--) {
+      const repl = req._repl
+      if (repl !== null && repl.length > 0 && repl[repl.length - 2] === i) {
+        // the layer that replaced the payload, and those above it, see the payload they passed down
+        req._data = repl.pop() as Uint8Array | null
+        repl.pop()
+      }
+      const L = layers[i]!
+      if (!L.hasDone) continue
+      let r: void | Promise<void>
+      try {
+        r = L.inst.done!(req, outcome)
+      } catch (e) {
+        this.fault(req, i, 'throw', `done() threw ${errName(e)}`, 'EIO')
+        outcome = failOutcome('EIO')
+        continue
+      }
+      if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') {
+        req._level = i
+        ;(r as Promise<void>).then(
+          () => {
+            if (req._state === ACTIVE) this.up(req, i - 1, outcome)
+          },
+          e => {
+            if (req._state !== ACTIVE) return
+            this.fault(req, i, 'reject', `done() rejected: ${errName(e)}`, 'EIO')
+            this.up(req, i - 1, failOutcome('EIO'))
+          },
+        )
+        return
+      }
+    }
+    req._state = FINISHED
+    this.unlink(req)
+    req._cb(req, outcome.ok ? null : outcome.error)
+  }
+
+  /** Holds new guest I/O (open, close, stun): it waits, untimed, until release(). */
+  hold(): void {
+    this.holds++
+  }
+
+  release(): void {
+    if (this.holds > 0 && --this.holds === 0) {
+      const p = this.pending
+      this.pending = []
+      for (const r of p) this.begin(r)
+    }
+  }
+
+  /** Resolves when no I/O is in flight. */
+  idle(): Promise<void> {
+    if (this.inflightCount === 0) return Promise.resolve()
+    return new Promise(res => this.idleWaiters.push(res))
+  }
+
+  /** The LowerDisk given to the filter at layer `layer`: its own I/O to the layers below it. */
+  lowerFor(layer: number): LowerDisk {
+    const submit = (op: IoOp, offset: number, length: number, data: Uint8Array | null): Promise<Uint8Array | null> =>
+      new Promise((resolve, reject) => {
+        const req = new IoRequest(this.nextId++, op, offset, length, data, layer + 1, (r, err) => {
+          if (err === null) resolve(r._data)
+          else reject(Object.assign(new Error(`${err}: lower ${op} at offset ${offset} failed`), { code: err }))
+        }, 0)
+        if (!this.valid(op, offset, length, data)) {
+          reject(Object.assign(new Error(`EINVAL: lower ${op} offset=${offset} length=${length} is not 512-byte aligned inside the disk`), { code: 'EINVAL' }))
+          return
+        }
+        req._level = layer + 1
+        this.begin(req)
+      })
+    return {
+      read: async (offset, length) => (await submit('read', offset, length, new Uint8Array(length)))!,
+      write: async (offset, data) => {
+        if (!(data instanceof Uint8Array)) throw Object.assign(new Error('EINVAL: lower.write needs a Uint8Array'), { code: 'EINVAL' })
+        await submit('write', offset, data.length, data)
+      },
+      flush: async () => {
+        await submit('flush', 0, 0, null)
+      },
+    }
+  }
+
+  /** Fails every in-flight and held request (the path is going away). */
+  abortAll(error: IoError): void {
+    const held = this.pending
+    this.pending = []
+    for (const r of held) {
+      r._state = FINISHED
+      r._cb(r, error)
+    }
+    let r = this.head
+    while (r !== null) {
+      const next = r._next
+      r._state = FINISHED
+      this.unlink(r)
+      r._cb(r, error)
+      r = next
+    }
+  }
+
+  stop(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper)
+    this.sweeper = null
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * A cluster of emulated hosts sharing a datastore (disk images and sidecars) and the recovery
+ * site `dr`. Everything lives under one directory; hosts keep their own state in `hosts/<name>`.
+ */
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { FILTER_ABI_VERSION, type FilterClass } from '../sdk/index.js'
+import { HostExists, HostNotFound, IofError, PolicyInvalid, PolicyNotFound, VmNotFound } from './errors.js'
+import { Host, type AcceptanceLevel } from './host.js'
+import { inspectModule, type FilterInfo } from './inspect.js'
+import { readJson, writeJsonAtomic } from './persist.js'
+import { PolicyValidator, type StoragePolicy } from './policy.js'
+import { RecoverySite } from './site.js'
+import { newMemoryImage, type MemoryImage } from './store.js'
+import type { Vm } from './vm.js'
+import { Rng } from './rng.js'
+
+/** Cluster-wide settings, resolved once (defaults documented here). */
+export interface ClusterOptions {
+  /** Directory for the datastore and host state (default: a fresh temp directory). */
+  readonly dir: string
+  /** Guest I/O timeout (default 30 s). */
+  readonly ioTimeoutMs: number
+  /** Bound on each open/close/attach/detach/event call (default 60 s; the ABI promises at least 30 s). */
+  readonly openTimeoutMs: number
+  /** One filter per class per `host` (default) or per `disk`. */
+  readonly classExclusivity: 'host' | 'disk'
+  /** Volatile write cache per drive (default 8 MiB; 0 = write-through). */
+  readonly cacheBytes: number
+  /** Command queueing: seeded reordering and completion delays (default off). */
+  readonly reorder: { readonly seed: number; readonly maxDelayMs: number } | null
+  /** Old-generation heap limit of each VM worker (default 512 MiB). */
+  readonly heapMb: number
+  /** Bound on a daemon's stop() (default 5 s). */
+  readonly daemonStopMs: number
+  /** Whether the directory is removed by shutdown({ remove: true }) (temp dirs). */
+  readonly tempDir: boolean
+}
+
+/** The classes a vendor may ship in this profile. */
+export const OPEN_CLASSES: readonly FilterClass[] = ['replication', 'cache']
+const ALL_CLASSES: readonly FilterClass[] = ['replication', 'cache', 'encryption', 'datastoreIoControl', 'inspection', 'compression', 'dataProvider', 'dataCapture']
+
+interface ClusterState {
+  hosts: string[]
+  policies: StoragePolicy[]
+  options: Omit<ClusterOptions, 'dir' | 'tempDir'>
+}
+
+export class Cluster {
+  readonly hosts = new Map<string, Host>()
+  readonly policies = new Map<string, StoragePolicy>()
+  readonly sites = new Map<string, RecoverySite>()
+  readonly validator = new PolicyValidator()
+  private readonly diskOwners = new Map<string, { vm: string; host: string }>()
+  private readonly images = new Map<string, MemoryImage>()
+
+  private constructor(readonly options: ClusterOptions) {
+    this.sites.set('dr', new RecoverySite('dr'))
+  }
+
+  /** Creates a new, empty cluster. */
+  static async create(o: Partial<ClusterOptions> = {}): Promise<Cluster> {
+    const tempDir = o.dir === undefined
+    const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-cluster-'))
+    fs.mkdirSync(dir, { recursive: true })
+    const options: ClusterOptions = Object.freeze({
+      dir,
+      ioTimeoutMs: o.ioTimeoutMs ?? 30_000,
+      openTimeoutMs: o.openTimeoutMs ?? 60_000,
+      classExclusivity: o.classExclusivity ?? 'host',
+      cacheBytes: o.cacheBytes ?? 8 << 20,
+      reorder: o.reorder ?? null,
+      heapMb: o.heapMb ?? 512,
+      daemonStopMs: o.daemonStopMs ?? 5000,
+      tempDir: o.tempDir ?? tempDir,
+    })
+    if (!(options.ioTimeoutMs > 0)) throw new IofError('BadOption', `ioTimeoutMs must be positive, got ${options.ioTimeoutMs}`, {}, { exitCode: 2 })
+    if (options.classExclusivity !== 'host' && options.classExclusivity !== 'disk') throw new IofError('BadOption', `classExclusivity must be 'host' or 'disk'`, {}, { exitCode: 2 })
+    const c = new Cluster(options)
+    c.save()
+    return c
+  }
+
+  /** Opens a cluster from its directory: every host reboots from its own state. */
+  static async open(dir: string, overrides: Partial<ClusterOptions> = {}): Promise<Cluster> {
+    const st = readJson<ClusterState | null>(path.join(dir, 'cluster.json'), null)
+    if (st === null) throw new IofError('ClusterNotFound', `no cluster in ${dir} (cluster.json missing)`, {}, { exitCode: 2 })
+    const c = new Cluster(Object.freeze({ ...st.options, ...overrides, dir, tempDir: false }))
+    for (const p of st.policies) c.policies.set(p.name, p)
+    for (const name of st.hosts) {
+      const h = new Host(name, c, path.join(dir, 'hosts', name))
+      c.hosts.set(name, h)
+      h.load()
+    }
+    for (const h of c.hosts.values()) await h.boot()
+    return c
+  }
+
+  save(): void {
+    const { dir: _d, tempDir: _t, ...options } = this.options
+    writeJsonAtomic(path.join(this.options.dir, 'cluster.json'), { hosts: [...this.hosts.keys()], policies: [...this.policies.values()], options } satisfies ClusterState)
+  }
+
+  // ---- hosts ----
+
+  async addHost(name: string, o: { acceptanceLevel?: AcceptanceLevel; trustedKeys?: string[] } = {}): Promise<Host> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new IofError('BadHostName', `host name "${name}" must be letters, digits, . _ -`, {}, { exitCode: 2 })
+    if (this.hosts.has(name)) throw HostExists({ host: name })
+    const h = new Host(name, this, path.join(this.options.dir, 'hosts', name))
+    if (o.acceptanceLevel) h.acceptanceLevel = o.acceptanceLevel
+    if (o.trustedKeys) h.trustedKeys = [...o.trustedKeys]
+    this.hosts.set(name, h)
+    await h.boot()
+    this.save()
+    return h
+  }
+
+  host(name: string): Host {
+    const h = this.hosts.get(name)
+    if (h === undefined) throw HostNotFound({ host: name })
+    return h
+  }
+
+  /** Reboots a host cleanly: VMs close with `host-shutdown`, daemons stop, then it boots again. */
+  async rebootHost(name: string, o: { powerOnVms?: boolean } = {}): Promise<Host> {
+    const h = this.host(name)
+    if (h.up) await h.shutdown()
+    return this.restartHost(name, o)
+  }
+
+  /** Cuts a host's power: workers end at once, unflushed writes are lost. */
+  async crashHost(name: string): Promise<void> {
+    await this.host(name).crash()
+  }
+
+  /** Starts a host again from its directory (after a crash or a shutdown). */
+  async restartHost(name: string, o: { powerOnVms?: boolean } = {}): Promise<Host> {
+    const old = this.host(name)
+    const h = new Host(name, this, old.dir)
+    this.hosts.set(name, h)
+    h.load()
+    await h.boot()
+    if (o.powerOnVms) for (const vm of h.wasPoweredOn) await h.vm(vm).powerOn()
+    return h
+  }
+
+  // ---- filters (development installs; packages go through the lifecycle layer) ----
+
+  /**
+   * Loads a module's shape in the loader context and checks it as install would: ABI version,
+   * identity fields, class. Returns what the framework needs to place it in chains.
+   */
+  async describeModule(entry: string): Promise<FilterInfo> {
+    const url = entry.startsWith('file:') ? entry : pathToFileURL(path.resolve(entry)).href
+    const s = await inspectModule(url)
+    if (s.abiVersion !== FILTER_ABI_VERSION) throw new IofError('AbiVersionMismatch', `filter ABI version ${String(s.abiVersion)} is not supported: this framework implements version ${FILTER_ABI_VERSION}`)
+    for (const k of ['name', 'vendor', 'version'] as const) if (typeof s[k] !== 'string') throw new IofError('ModuleInvalid', `the module's ${k} must be a string`)
+    if (!ALL_CLASSES.includes(s.class as FilterClass)) throw new IofError('ModuleInvalid', `unknown filter class ${String(s.class)}`)
+    if (!s.hasOpen) throw new IofError('ModuleInvalid', 'the module has no open() function')
+    return {
+      id: `${s.vendor}_${s.name}_${s.version}`,
+      name: s.name as string,
+      vendor: s.vendor as string,
+      version: s.version as string,
+      cls: s.class as FilterClass,
+      entryUrl: url,
+      policySchema: (s.policySchema ?? undefined) as object | undefined,
+      hasDaemon: s.hasDaemon,
+      builtin: false,
+    }
+  }
+
+  /** Installs a module on every host (no package, no maintenance mode): for development and tests. */
+  async installModule(entry: string, o: { allowReserved?: boolean } = {}): Promise<FilterInfo> {
+    const info = await this.describeModule(entry)
+    if (!o.allowReserved && !OPEN_CLASSES.includes(info.cls)) {
+      throw new IofError('ClassNotOpen', `class ${info.cls} is not open to third parties (open classes: ${OPEN_CLASSES.join(', ')})`)
+    }
+    for (const h of this.hosts.values()) await h.activate(info)
+    return info
+  }
+
+  // ---- policies ----
+
+  /** Stores a storage policy (its rules are checked against each host when applied). */
+  createPolicy(p: StoragePolicy): StoragePolicy {
+    if (p === null || typeof p !== 'object' || typeof p.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/.test(p.name)) {
+      throw PolicyInvalid({ policy: String(p?.name), reason: 'a policy needs a name of letters, digits, space . _ -' })
+    }
+    if (!Array.isArray(p.rules)) throw PolicyInvalid({ policy: p.name, reason: 'rules must be an array' })
+    const copy: StoragePolicy = structuredClone(p)
+    this.policies.set(p.name, copy)
+    this.save()
+    return copy
+  }
+
+  policy(name: string): StoragePolicy {
+    const p = this.policies.get(name)
+    if (p === undefined) throw PolicyNotFound({ policy: name })
+    return p
+  }
+
+  // ---- VMs and disks ----
+
+  findVm(name: string): Vm | undefined {
+    for (const h of this.hosts.values()) {
+      const vm = h.vms.get(name)
+      if (vm !== undefined) return vm
+    }
+    return undefined
+  }
+
+  vm(name: string): Vm {
+    const vm = this.findVm(name)
+    if (vm === undefined) throw VmNotFound({ vm: name })
+    return vm
+  }
+
+  hostOf(vm: string): Host {
+    for (const h of this.hosts.values()) if (h.vms.has(vm)) return h
+    throw VmNotFound({ vm })
+  }
+
+  registerDisk(id: string, vm: string, host: string): void {
+    this.diskOwners.set(id, { vm, host })
+  }
+  diskOwner(id: string): { vm: string; host: string } | undefined {
+    return this.diskOwners.get(id)
+  }
+  keepMemoryImage(id: string, img: MemoryImage): void {
+    this.images.set(id, img)
+  }
+  /** The memory image of a disk (kept in this process across host reboots and VM crashes). */
+  memoryImage(id: string): MemoryImage {
+    let img = this.images.get(id)
+    if (img === undefined) {
+      img = newMemoryImage()
+      this.images.set(id, img)
+    }
+    return img
+  }
+  diskImagePath(id: string): string {
+    return path.join(this.options.dir, 'datastore', id, 'disk.img')
+  }
+  sidecarPath(disk: string, filterName: string): string {
+    return path.join(this.options.dir, 'datastore', disk, 'sidecars', `${filterName}.sidecar`)
+  }
+  reorderFor(disk: string): { seed: number; maxDelayMs: number } | null {
+    const r = this.options.reorder
+    if (r === null) return null
+    let h = r.seed >>> 0
+    for (let i = 0; i < disk.length; i++) h = Math.imul(h ^ disk.charCodeAt(i), 16777619) >>> 0
+    return { seed: new Rng(h).u32(), maxDelayMs: r.maxDelayMs }
+  }
+
+  site(name: string): RecoverySite | undefined {
+    return this.sites.get(name)
+  }
+
+  /**
+   * Migrates a VM to another host on the shared datastore. A powered-on VM's disks close with
+   * `migrate` and reopen on the target with their sidecars; the filters must be installed there.
+   */
+  async migrateVm(vmName: string, toHost: string): Promise<Vm> {
+    const from = this.hostOf(vmName)
+    const to = this.host(toHost)
+    if (from === to) return from.vm(vmName)
+    const vm = from.vm(vmName)
+    for (const d of vm.disks.values()) if (d.policy !== null) to.resolveDisk({ ...d }, d.policy)
+    const wasOn = vm.state === 'on'
+    if (wasOn) await vm.powerOff('migrate')
+    from.vms.delete(vmName)
+    vm.services = to.services()
+    to.vms.set(vmName, vm)
+    for (const d of vm.disks.values()) {
+      if (d.policy !== null) to.resolveDisk(d, d.policy)
+      this.registerDisk(d.id, vmName, toHost)
+    }
+    from.save()
+    to.save()
+    if (wasOn) await vm.powerOn()
+    return vm
+  }
+
+  /** Powers off every VM, stops every daemon; removes a temp directory when asked. */
+  async shutdown(o: { remove?: boolean } = {}): Promise<void> {
+    for (const h of this.hosts.values()) if (h.up) await h.shutdown()
+    if (o.remove ?? this.options.tempDir) fs.rmSync(this.options.dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * A filter's daemon on one host, in a worker of its own apart from the VMs (as iofilterd runs
+ * beside each VMX). Instances reach it over direct ports; recovery sites are reached through the
+ * main thread, which hosts the instrumented sites.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
+import type { DaemonWorkerData, FromDaemon, ToDaemon } from './protocol.js'
+import { FileSidecar, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
+
+const data = workerData as DaemonWorkerData
+const port = parentPort!
+const linkPorts: MessagePort[] = []
+let daemon: Daemon | null = null
+
+function post(m: FromDaemon): void {
+  port.postMessage(m)
+}
+
+let logBatch: LogEntry[] = []
+let dropped = 0
+let logScheduled = false
+function logSink(e: LogEntry): void {
+  if (logBatch.length < 500) logBatch.push(e)
+  else dropped++
+  if (!logScheduled) {
+    logScheduled = true
+    setImmediate(() => {
+      logScheduled = false
+      post({ t: 'log', list: logBatch, dropped })
+      logBatch = []
+      dropped = 0
+    })
+  }
+}
+
+// ---- recovery sites, through the main thread ----
+let nextSid = 1
+const siteWaits = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+function siteCall(m: Omit<Extract<FromDaemon, { t: 'site' }>, 'sid' | 't'>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const sid = nextSid++
+    siteWaits.set(sid, { resolve, reject })
+    post({ t: 'site', sid, ...m })
+  })
+}
+const targets: Targets = {
+  async connect(site: string): Promise<ReplicaTarget> {
+    const conn = (await siteCall({ op: 'connect', site: String(site), conn: 0 })) as number
+    let closed = false
+    const check = () => {
+      if (closed) throw Object.assign(new Error('ENODEV: replica target closed'), { code: 'ENODEV' })
+    }
+    return {
+      async write(disk, offset, bytes) {
+        check()
+        if (!(bytes instanceof Uint8Array)) throw Object.assign(new TypeError('EINVAL: write needs a Uint8Array'), { code: 'EINVAL' })
+        await siteCall({ op: 'write', site, conn, disk: String(disk), offset, data: bytes })
+      },
+      async flush(disk) {
+        check()
+        await siteCall({ op: 'flush', site, conn, disk: String(disk) })
+      },
+      async close() {
+        if (closed) return
+        closed = true
+        await siteCall({ op: 'close', site, conn })
+      },
+    }
+  },
+}
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+function serve(vm: string, p: MessagePort): void {
+  linkPorts.push(p)
+  let replies: LinkReply[] = []
+  let scheduled = false
+  const reply = (r: LinkReply) => {
+    replies.push(r)
+    if (!scheduled) {
+      scheduled = true
+      queueMicrotask(() => {
+        scheduled = false
+        const batch = replies
+        replies = []
+        try {
+          p.postMessage(batch)
+        } catch {
+          for (const one of batch) {
+            try { p.postMessage([one]) } catch (e) { p.postMessage([[one[0], false, `reply could not be cloned: ${errMsg(e)}`]]) }
+          }
+        }
+      })
+    }
+  }
+  p.on('message', (batch: LinkEntry[]) => {
+    for (const [kind, disk, id, msg] of batch) {
+      const d = daemon
+      let r: unknown
+      try {
+        r = d?.message ? d.message({ vm, disk }, msg) : undefined
+      } catch (e) {
+        if (kind === 1) reply([id, false, errMsg(e)])
+        continue
+      }
+      if (kind === 0) {
+        if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
+          ;(r as Promise<unknown>).then(undefined, () => {})
+        }
+        continue
+      }
+      Promise.resolve(r).then(
+        v => reply([id, true, v]),
+        e => reply([id, false, errMsg(e)]),
+      )
+    }
+  })
+}
+
+const store = new FileSidecar(data.storePath)
+
+async function start(): Promise<void> {
+  const mod = ((await import(data.entryUrl)) as { default: FilterModule }).default
+  if (typeof mod?.daemon !== 'function') throw new Error('the module has no daemon()')
+  const ctx: DaemonContext = Object.freeze({
+    host: data.host,
+    targets,
+    store,
+    log: makeLogger(`${data.filterId}:daemon`, logSink, n => { dropped += n }),
+  })
+  daemon = (await mod.daemon(ctx)) ?? {}
+}
+
+async function stop(rid: number): Promise<void> {
+  const t0 = Date.now()
+  let timedOut = false
+  let error: string | undefined
+  if (daemon?.stop) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([
+        Promise.resolve(daemon.stop()),
+        new Promise<void>(res => { timer = setTimeout(() => { timedOut = true; res() }, data.stopTimeoutMs) }),
+      ])
+    } catch (e) {
+      error = errMsg(e)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  const ms = Date.now() - t0
+  for (const p of linkPorts) p.close()
+  store.close()
+  // measure what the daemon left behind rather than trusting stop(): after one more turn, every
+  // active resource but our own port to the main thread is the filter's
+  await new Promise(res => setImmediate(res))
+  const resources = process.getActiveResourcesInfo().filter(r => r !== 'MessagePort')
+  post({ t: 'stopped', rid, ms, timedOut, error, resources })
+}
+
+port.on('message', (m: ToDaemon) => {
+  if (m.t === 'link') serve(m.vm, m.port)
+  else if (m.t === 'stop') void stop(m.rid)
+  else if (m.t === 'site-reply') {
+    const w = siteWaits.get(m.sid)
+    if (!w) return
+    siteWaits.delete(m.sid)
+    if (m.ok) w.resolve(m.value)
+    else w.reject(Object.assign(new Error(m.error ?? 'site error'), { code: (m.error ?? 'EIO').split(':')[0] }))
+  }
+})
+
+start().then(
+  () => post({ t: 'ready' }),
+  e => post({ t: 'failed', message: errMsg(e) }),
+)

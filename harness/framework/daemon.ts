@@ -1,0 +1,164 @@
+/** The main thread's side of one filter daemon on one host. */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { DaemonFailed } from './errors.js'
+import type { FilterInfo } from './inspect.js'
+import type { DaemonWorkerData, FromDaemon, ToDaemon } from './protocol.js'
+import type { RecoverySite } from './site.js'
+import type { LogEntry } from './worker-common.js'
+
+/** What stop() measured. */
+export interface DaemonStopReport {
+  readonly ms: number
+  readonly timedOut: boolean
+  readonly error?: string
+  /** Active resources left in the daemon's worker after stop() (timers, sockets, handles). */
+  readonly resources: string[]
+}
+
+export interface DaemonHostOptions {
+  readonly host: string
+  readonly info: FilterInfo
+  readonly storePath: string
+  readonly sites: (name: string) => RecoverySite | undefined
+  readonly onLog: (entries: LogEntry[], dropped: number) => void
+  readonly onExit: (reason: string) => void
+  readonly stopTimeoutMs?: number
+}
+
+export class DaemonHost {
+  private worker: Worker | null = null
+  private readonly conns = new Map<number, string>()
+  private nextConn = 1
+  private stopWait: ((r: DaemonStopReport) => void) | null = null
+  private stopping = false
+  alive = false
+
+  constructor(private readonly o: DaemonHostOptions) {}
+
+  /** Starts the daemon worker and waits for daemon() to return. */
+  start(timeoutMs = 30_000): Promise<void> {
+    const data: DaemonWorkerData = {
+      host: this.o.host,
+      filterId: this.o.info.id,
+      entryUrl: this.o.info.entryUrl,
+      storePath: this.o.storePath,
+      stopTimeoutMs: this.o.stopTimeoutMs ?? 5000,
+    }
+    const w = new Worker(new URL('./daemon-worker.js', import.meta.url), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: 512 } })
+    this.worker = w
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        void w.terminate()
+        reject(DaemonFailed({ host: this.o.host, filter: this.o.info.id, reason: `daemon() did not return within ${timeoutMs} ms` }))
+      }, timeoutMs)
+      w.on('message', (m: FromDaemon) => {
+        if (m.t === 'ready' && !settled) {
+          settled = true
+          clearTimeout(timer)
+          this.alive = true
+          resolve()
+        } else if (m.t === 'failed' && !settled) {
+          settled = true
+          clearTimeout(timer)
+          void w.terminate()
+          reject(DaemonFailed({ host: this.o.host, filter: this.o.info.id, reason: m.message }))
+        } else this.onMessage(m)
+      })
+      w.on('error', e => {
+        if (!settled) {
+          settled = true
+          clearTimeout(timer)
+          reject(DaemonFailed({ host: this.o.host, filter: this.o.info.id, reason: e.message }))
+        }
+      })
+      w.on('exit', code => {
+        const wasAlive = this.alive
+        this.alive = false
+        this.worker = null
+        if (this.stopWait) {
+          this.stopWait({ ms: 0, timedOut: true, error: `daemon worker exited with code ${code} while stopping`, resources: [] })
+          this.stopWait = null
+        } else if (wasAlive && !this.stopping) this.o.onExit(`daemon worker exited with code ${code}`)
+      })
+    })
+  }
+
+  private onMessage(m: FromDaemon): void {
+    if (m.t === 'log') this.o.onLog(m.list, m.dropped)
+    else if (m.t === 'stopped') {
+      const w = this.stopWait
+      this.stopWait = null
+      w?.({ ms: m.ms, timedOut: m.timedOut, error: m.error, resources: m.resources })
+    } else if (m.t === 'site') this.site(m)
+  }
+
+  private reply(m: ToDaemon): void {
+    try {
+      this.worker?.postMessage(m)
+    } catch {
+      // the worker is gone; nothing waits on the reply any more
+    }
+  }
+
+  private site(m: Extract<FromDaemon, { t: 'site' }>): void {
+    const fail = (error: string) => this.reply({ t: 'site-reply', sid: m.sid, ok: false, error })
+    const ok = (value?: unknown) => this.reply({ t: 'site-reply', sid: m.sid, ok: true, value })
+    if (m.op === 'connect') {
+      const s = this.o.sites(m.site)
+      if (s === undefined) return fail(`ENODEV: no recovery site named "${m.site}" on host ${this.o.host}`)
+      const c = this.nextConn++
+      this.conns.set(c, m.site)
+      return ok(c)
+    }
+    const siteName = this.conns.get(m.conn)
+    const s = siteName === undefined ? undefined : this.o.sites(siteName)
+    if (s === undefined) return fail('ENODEV: replica target is not connected')
+    if (m.op === 'close') {
+      this.conns.delete(m.conn)
+      return ok()
+    }
+    const p = m.op === 'write' ? s.write(m.disk!, m.offset!, m.data!) : s.flush(m.disk!)
+    p.then(() => ok(), (e: Error) => fail(e.message))
+  }
+
+  /** A new port pair for a VM worker: one end goes to the daemon, the other is returned. */
+  link(vm: string): MessagePort | null {
+    if (this.worker === null || !this.alive) return null
+    const ch = new MessageChannel()
+    this.worker.postMessage({ t: 'link', vm, port: ch.port1 } satisfies ToDaemon, [ch.port1])
+    return ch.port2
+  }
+
+  /** Stops the daemon (bounded), measures what it left behind, then ends its worker. */
+  async stop(): Promise<DaemonStopReport> {
+    const w = this.worker
+    if (w === null) return { ms: 0, timedOut: false, resources: [] }
+    this.stopping = true
+    const report = await new Promise<DaemonStopReport>(resolve => {
+      this.stopWait = resolve
+      w.postMessage({ t: 'stop', rid: 0 } satisfies ToDaemon)
+      // the worker itself bounds stop() by stopTimeoutMs; this is the backstop for a worker stuck in a loop
+      setTimeout(() => {
+        if (this.stopWait === resolve) {
+          this.stopWait = null
+          resolve({ ms: (this.o.stopTimeoutMs ?? 5000) + 2000, timedOut: true, error: 'the daemon worker stopped answering', resources: [] })
+        }
+      }, (this.o.stopTimeoutMs ?? 5000) + 2000).unref()
+    })
+    this.alive = false
+    await w.terminate()
+    this.worker = null
+    return report
+  }
+
+  /** Ends the worker at once (a host crash). */
+  async kill(): Promise<void> {
+    this.stopping = true
+    this.alive = false
+    await this.worker?.terminate()
+    this.worker = null
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * A virtual drive in the VM worker: the block store, a bounded volatile write cache (a completed
+ * write is durable only after a later flush, or when the cache writes it back because it is full),
+ * optional command queueing (seeded reordering and completion delays) and injected faults.
+ */
+import type { IoError, IoOp } from '../sdk/index.js'
+import type { BlockStore } from './store.js'
+import { Rng } from './rng.js'
+
+/** What a drive needs of a request. `origin` 0 is the guest; n > 0 is the filter at layer n-1. */
+export interface DriveRequest {
+  readonly op: IoOp
+  readonly offset: number
+  readonly length: number
+  readonly data: Uint8Array | null
+  readonly origin: number
+}
+
+/** Called exactly once per submitted request, synchronously or later. */
+export type DriveCallback = (req: DriveRequest, error: IoError | null) => void
+
+/** An injected fault: matching requests fail, slow down, or tear. */
+export interface DriveFault {
+  /** Which operations it hits (default: all). */
+  readonly ops?: readonly IoOp[]
+  readonly error?: IoError
+  /** Delay before the request is carried out. */
+  readonly delayMs?: number
+  /** A write applies its first half of sectors, then fails with `error` (default EIO). */
+  readonly torn?: boolean
+  /** Chance per matching request (seeded), default 1. */
+  readonly probability?: number
+  /** How many requests it hits before it clears itself (default unlimited). */
+  readonly count?: number
+}
+
+export interface DriveOptions {
+  readonly capacity: number
+  /** Bytes of volatile write cache; 0 makes the drive write-through. */
+  readonly cacheBytes: number
+  /** Command queueing: concurrent requests carried out in seeded random order, completions delayed. */
+  readonly reorder: { readonly seed: number; readonly maxDelayMs: number } | null
+}
+
+interface Page {
+  data: Uint8Array
+  mask: number
+}
+
+const PAGE = 4096
+
+/** Counters a check can read back. */
+export interface DriveStats {
+  reads: number
+  writes: number
+  flushes: number
+  unmaps: number
+  /** Requests from filters (origin > 0) that arrived while the drive was stunned. */
+  stunnedFilterIo: { op: IoOp; offset: number; length: number; origin: number; at: number }[]
+  writebacks: number
+}
+
+export class Drive {
+  private readonly cache = new Map<number, Page>()
+  private readonly spare: Page[] = []
+  private readonly maxPages: number
+  private readonly rng: Rng | null
+  private readonly maxDelayMs: number
+  private queue: { req: DriveRequest; cb: DriveCallback }[] = []
+  private drainScheduled = false
+  private fault: (DriveFault & { left: number }) | null = null
+  private faultRng = new Rng(0x5eed)
+  /** While true, filter I/O arriving here is recorded as a violation. */
+  stunned = false
+  readonly stats: DriveStats = { reads: 0, writes: 0, flushes: 0, unmaps: 0, stunnedFilterIo: [], writebacks: 0 }
+
+  constructor(readonly store: BlockStore, readonly opts: DriveOptions) {
+    this.maxPages = Math.floor(opts.cacheBytes / PAGE)
+    this.rng = opts.reorder ? new Rng(opts.reorder.seed) : null
+    this.maxDelayMs = opts.reorder?.maxDelayMs ?? 0
+  }
+
+  setFault(f: DriveFault | null, seed = 1): void {
+    this.fault = f ? { ...f, left: f.count ?? Infinity } : null
+    this.faultRng = new Rng(seed)
+  }
+
+  submit(req: DriveRequest, cb: DriveCallback): void {
+    if (this.stunned && req.origin > 0) {
+      const s = this.stats.stunnedFilterIo
+      if (s.length < 100) s.push({ op: req.op, offset: req.offset, length: req.length, origin: req.origin, at: Date.now() })
+    }
+    const f = this.fault
+    if (f !== null && (f.ops === undefined || f.ops.includes(req.op)) && (f.probability === undefined || this.faultRng.float() < f.probability)) {
+      if (--f.left <= 0) this.fault = null
+      this.faulted(req, cb, f)
+      return
+    }
+    if (this.rng === null) {
+      this.execute(req)
+      cb(req, null)
+      return
+    }
+    this.queue.push({ req, cb })
+    if (!this.drainScheduled) {
+      this.drainScheduled = true
+      setImmediate(this.drain)
+    }
+  }
+
+  private faulted(req: DriveRequest, cb: DriveCallback, f: DriveFault): void {
+    const act = () => {
+      if (f.torn && req.op === 'write' && req.data !== null) {
+        const half = Math.floor(req.length / 1024) * 512
+        if (half > 0) this.write(req.offset, req.data.subarray(0, half))
+        cb(req, f.error ?? 'EIO')
+        return
+      }
+      if (f.error !== undefined) {
+        cb(req, f.error)
+        return
+      }
+      this.execute(req)
+      cb(req, null)
+    }
+    if (f.delayMs !== undefined && f.delayMs > 0) setTimeout(act, f.delayMs)
+    else act()
+  }
+
+  private readonly drain = (): void => {
+    this.drainScheduled = false
+    const batch = this.queue
+    this.queue = []
+    const rng = this.rng!
+    rng.shuffle(batch)
+    for (const item of batch) {
+      this.execute(item.req)
+      const delay = rng.int(this.maxDelayMs + 1)
+      if (delay === 0) setImmediate(item.cb, item.req, null)
+      else setTimeout(item.cb, delay, item.req, null)
+    }
+  }
+
+  /** Carries out a request against the cache and the store. */
+  execute(req: DriveRequest): void {
+    switch (req.op) {
+      case 'read':
+        this.stats.reads++
+        this.read(req.offset, req.data!)
+        break
+      case 'write':
+        this.stats.writes++
+        this.write(req.offset, req.data!)
+        break
+      case 'flush':
+        this.stats.flushes++
+        this.flushAll()
+        break
+      case 'unmap':
+        this.stats.unmaps++
+        this.unmap(req.offset, req.length)
+        break
+    }
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    this.store.read(offset, into)
+    if (this.cache.size === 0) return
+    const end = offset + into.length
+    for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
+      const page = this.cache.get(p)
+      if (page === undefined) continue
+      const base = p * PAGE
+      for (let s = 0; s < 8; s++) {
+        if ((page.mask & (1 << s)) === 0) continue
+        const so = base + s * 512
+        if (so + 512 <= offset || so >= end) continue
+        into.set(page.data.subarray(s * 512, s * 512 + 512), so - offset)
+      }
+    }
+  }
+
+  write(offset: number, src: Uint8Array): void {
+    if (this.maxPages === 0) {
+      this.store.write(offset, src)
+      return
+    }
+    const end = offset + src.length
+    for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
+      const base = p * PAGE
+      const from = Math.max(offset, base)
+      const to = Math.min(end, base + PAGE)
+      let page = this.cache.get(p)
+      if (page === undefined) {
+        if (this.cache.size >= this.maxPages) this.evictOne()
+        page = this.spare.pop() ?? { data: new Uint8Array(PAGE), mask: 0 }
+        page.mask = 0
+        this.cache.set(p, page)
+      }
+      page.data.set(src.subarray(from - offset, to - offset), from - base)
+      for (let s = (from - base) >> 9; s < (to - base) >> 9; s++) page.mask |= 1 << s
+    }
+  }
+
+  private evictOne(): void {
+    const first = this.cache.entries().next()
+    if (first.done) return
+    const [p, page] = first.value
+    this.writeBack(p, page)
+    this.cache.delete(p)
+    this.spare.push(page)
+  }
+
+  private writeBack(p: number, page: Page): void {
+    this.stats.writebacks++
+    if (page.mask === 0xff) {
+      this.store.write(p * PAGE, page.data)
+      return
+    }
+    let s = 0
+    while (s < 8) {
+      if ((page.mask & (1 << s)) === 0) { s++; continue }
+      let e = s
+      while (e < 8 && (page.mask & (1 << e)) !== 0) e++
+      this.store.write(p * PAGE + s * 512, page.data.subarray(s * 512, e * 512))
+      s = e
+    }
+  }
+
+  /** Writes the whole volatile cache back and makes the store durable. */
+  flushAll(): void {
+    for (const [p, page] of this.cache) {
+      this.writeBack(p, page)
+      this.spare.push(page)
+    }
+    this.cache.clear()
+    this.store.sync()
+  }
+
+  unmap(offset: number, length: number): void {
+    const end = offset + length
+    if (this.cache.size > 0) {
+      for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
+        const page = this.cache.get(p)
+        if (page === undefined) continue
+        const base = p * PAGE
+        for (let s = 0; s < 8; s++) {
+          const so = base + s * 512
+          if (so >= offset && so + 512 <= end) page.mask &= ~(1 << s)
+        }
+        if (page.mask === 0) {
+          this.cache.delete(p)
+          this.spare.push(page)
+        }
+      }
+    }
+    this.store.zero(offset, length)
+  }
+
+  /** Bytes written but not yet durable. */
+  get dirtyBytes(): number {
+    let n = 0
+    for (const page of this.cache.values()) {
+      let m = page.mask
+      while (m) { n += 512; m &= m - 1 }
+    }
+    return n
+  }
+
+  /** Drops the volatile cache without writing it back: what a power cut does. */
+  dropCache(): void {
+    this.cache.clear()
+  }
+
+  close(): void {
+    this.store.close()
+  }
+}

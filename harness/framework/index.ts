@@ -1,0 +1,13 @@
+/** The framework's public API. */
+export { Cluster, OPEN_CLASSES, type ClusterOptions } from './cluster.js'
+export { Host, type AcceptanceLevel, type DiskOptions, type InstalledFilter } from './host.js'
+export { Vm, IoFailed, DiskSnapshot, type IoResult, type GuestIo, type VmDisk, type VmFault } from './vm.js'
+export { RecoverySite, hashBytes, nowMs, type Arrival, type SiteFault } from './site.js'
+export { chainRank, CLASS_CAPABILITY, TRANSFORMING, type StoragePolicy, type PolicyRule } from './policy.js'
+export type { DriveFault, DriveStats } from './drive.js'
+export type { FaultRecord } from './chain.js'
+export type { FilterInfo } from './inspect.js'
+export type { WorkerDiskHandle } from './vm-worker.js'
+export { BUILTINS, SPM, VMCRYPT } from './builtins/index.js'
+export { Rng } from './rng.js'
+export * from './errors.js'

@@ -1,0 +1,166 @@
+/**
+ * The instrumented recovery site. Each disk's replica starts empty (reads zeros); every write's
+ * arrival is logged (time, disk, offset, length, content hash); faults are set per disk: slow,
+ * down (calls reject promptly with ENODEV, never hang) or failing with an error.
+ */
+import { createHash } from 'node:crypto'
+import type { IoError } from '../sdk/index.js'
+
+/** One write as it arrived at the site. `at` is epoch ms with sub-ms precision. */
+export interface Arrival {
+  readonly seq: number
+  readonly at: number
+  readonly disk: string
+  readonly offset: number
+  readonly length: number
+  readonly hash: string
+}
+
+/** A per-disk fault at the site. */
+export interface SiteFault {
+  readonly down?: boolean
+  readonly slowMs?: number
+  readonly error?: IoError
+}
+
+const BLOCK = 4096
+
+/** Epoch milliseconds with sub-millisecond precision, comparable across threads. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+class Replica {
+  readonly blocks = new Map<number, Uint8Array>()
+  applyAfter = 0
+  write(offset: number, data: Uint8Array): void {
+    let pos = 0
+    while (pos < data.length) {
+      const abs = offset + pos
+      const b = Math.floor(abs / BLOCK)
+      const inB = abs - b * BLOCK
+      const n = Math.min(BLOCK - inB, data.length - pos)
+      let blk = this.blocks.get(b)
+      if (blk === undefined) {
+        blk = new Uint8Array(BLOCK)
+        this.blocks.set(b, blk)
+      }
+      blk.set(data.subarray(pos, pos + n), inB)
+      pos += n
+    }
+  }
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length)
+    let pos = 0
+    while (pos < length) {
+      const abs = offset + pos
+      const b = Math.floor(abs / BLOCK)
+      const inB = abs - b * BLOCK
+      const n = Math.min(BLOCK - inB, length - pos)
+      const blk = this.blocks.get(b)
+      if (blk !== undefined) out.set(blk.subarray(inB, inB + n), pos)
+      pos += n
+    }
+    return out
+  }
+}
+
+export class RecoverySite {
+  private readonly replicas = new Map<string, Replica>()
+  private readonly faults = new Map<string, SiteFault>()
+  private log: Arrival[] = []
+  private seq = 0
+  /** Keep at most this many arrivals (oldest dropped first). */
+  logLimit = 2_000_000
+  writes = 0
+  flushes = 0
+
+  constructor(readonly name: string) {}
+
+  private replica(disk: string): Replica {
+    let r = this.replicas.get(disk)
+    if (r === undefined) {
+      r = new Replica()
+      this.replicas.set(disk, r)
+    }
+    return r
+  }
+
+  setFault(disk: string, fault: SiteFault | null): void {
+    if (fault === null) this.faults.delete(disk)
+    else this.faults.set(disk, fault)
+  }
+
+  private gate(disk: string): { error: Error | null; delay: number } {
+    const f = this.faults.get(disk)
+    if (f === undefined) return { error: null, delay: 0 }
+    if (f.down) return { error: Object.assign(new Error(`ENODEV: recovery site ${this.name} is down for disk ${disk}`), { code: 'ENODEV' }), delay: 0 }
+    if (f.error) return { error: Object.assign(new Error(`${f.error}: recovery site ${this.name} failed the write for disk ${disk}`), { code: f.error }), delay: f.slowMs ?? 0 }
+    return { error: null, delay: f.slowMs ?? 0 }
+  }
+
+  /** Applies a write to `disk`'s replica; writes to one disk apply in call order. */
+  write(disk: string, offset: number, data: Uint8Array): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) {
+      return Promise.reject(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
+    }
+    const g = this.gate(disk)
+    const r = this.replica(disk)
+    const apply = (): void => {
+      r.write(offset, data)
+      this.writes++
+      if (this.log.length >= this.logLimit) this.log = this.log.slice(this.log.length >> 1)
+      this.log.push({ seq: this.seq++, at: nowMs(), disk, offset, length: data.length, hash: hashBytes(data) })
+    }
+    if (g.delay <= 0 && r.applyAfter <= nowMs()) {
+      if (g.error) return Promise.reject(g.error)
+      apply()
+      return Promise.resolve()
+    }
+    // a slow link delays every write; later writes never overtake earlier ones
+    const at = Math.max(nowMs() + g.delay, r.applyAfter)
+    r.applyAfter = at
+    return new Promise((resolve, reject) => {
+      setTimeout(() => {
+        if (g.error) reject(g.error)
+        else {
+          apply()
+          resolve()
+        }
+      }, Math.max(0, at - nowMs()))
+    })
+  }
+
+  flush(disk: string): Promise<void> {
+    const g = this.gate(disk)
+    if (g.error) return Promise.reject(g.error)
+    this.flushes++
+    const r = this.replica(disk)
+    const wait = Math.max(g.delay, r.applyAfter - nowMs())
+    return wait > 0 ? new Promise(res => setTimeout(res, wait)) : Promise.resolve()
+  }
+
+  /** The replica's bytes (for checks). */
+  read(disk: string, offset: number, length: number): Uint8Array {
+    return this.replica(disk).read(offset, length)
+  }
+
+  /** Arrivals, optionally for one disk, in arrival order. */
+  arrivals(disk?: string): Arrival[] {
+    return disk === undefined ? this.log.slice() : this.log.filter(a => a.disk === disk)
+  }
+
+  /** Forgets a disk's replica (the disk was deleted). */
+  drop(disk: string): void {
+    this.replicas.delete(disk)
+  }
+
+  disks(): string[] {
+    return [...this.replicas.keys()]
+  }
+}
+
+/** A short content hash used in the arrival log and by checks comparing contents. */
+export function hashBytes(data: Uint8Array): string {
+  return createHash('sha1').update(data).digest('hex').slice(0, 16)
+}
