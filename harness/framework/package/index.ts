@@ -1,0 +1,10 @@
+/**
+ * Filter packages: descriptor, build, keys, verification and module loading.
+ */
+export * from './descriptor.js'
+export { canonicalJson } from './canonical.js'
+export { fingerprint, generateKeyPair, readPrivateKey, signDescriptor, verifyDescriptorSignature, type KeyPairFiles, type SignatureCheck } from './keys.js'
+export { buildPackage, type BuildOptions, type BuiltPackage } from './build.js'
+export { DESCRIPTOR_FILE, pathProblem, type RefusedEntry } from './paths.js'
+export * from './verify.js'
+export * from './load.js'
