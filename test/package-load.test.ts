@@ -36,7 +36,7 @@ describe('loading a verified module', () => {
     assert.equal(loaded.ok, true)
     assert.equal(typeof loaded.module?.open, 'function')
     assert.deepEqual(loaded.defaultPolicy, { rpoSeconds: 15 })
-    assert.deepEqual(loaded.steps.map(x => x.name), ['descriptor-abi', 'import', 'default-export', 'abi-version', 'identity', 'hooks', 'policy-schema'])
+    assert.deepEqual(loaded.steps.map(x => x.name), ['preflight', 'import', 'default-export', 'abi-version', 'identity', 'hooks', 'policy-schema'])
   })
 
   it('loads a .js entry as an ES module without any package.json in the package', async () => {
@@ -131,7 +131,7 @@ describe('collect mode and the class rule', () => {
     const loaded = await loadFilterModule(opened, descriptor, { collect: true })
     assert.equal(loaded.ok, false)
     assert.deepEqual(loaded.steps.map(x => `${x.name}:${x.ok ? 'ok' : x.error.code}`), [
-      'descriptor-abi:ok', 'import:ok', 'default-export:ok', 'abi-version:ok', 'identity:ModuleMismatch', 'hooks:ok', 'policy-schema:PolicySchemaInvalid',
+      'preflight:ok', 'import:ok', 'default-export:ok', 'abi-version:ok', 'identity:ModuleMismatch', 'hooks:ok', 'policy-schema:PolicySchemaInvalid',
     ])
   })
 
@@ -140,7 +140,7 @@ describe('collect mode and the class rule', () => {
     const opened = await openPackage(tgz, { workDir: s.workDir })
     const { descriptor } = await verifyPackage(opened, { trust: community })
     const loaded = await loadFilterModule(opened, descriptor, { collect: true })
-    assert.deepEqual(loaded.steps.map(x => `${x.name}:${x.ok}`), ['descriptor-abi:false'])
+    assert.deepEqual(loaded.steps.map(x => `${x.name}:${x.ok}`), ['preflight:false'])
     assert.equal(ran(s.marker), false)
   })
 

@@ -16,8 +16,8 @@ import { disposePackage, openPackage, verifyPackage, type OpenedPackage, type St
 /** ABI versions this framework loads. */
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = Object.freeze([FILTER_ABI_VERSION])
 
-/** The load steps, in the order they run; `descriptor-abi` runs before any import. */
-export const LOAD_STEPS = ['descriptor-abi', 'import', 'default-export', 'abi-version', 'identity', 'hooks', 'policy-schema'] as const
+/** The load steps, in the order they run; `preflight` (refused entries, entry path, the descriptor's abiVersion, a CommonJS trap) runs before any import. */
+export const LOAD_STEPS = ['preflight', 'import', 'default-export', 'abi-version', 'identity', 'hooks', 'policy-schema'] as const
 /** The name of a load step. */
 export type LoadStepName = (typeof LOAD_STEPS)[number]
 
@@ -58,7 +58,7 @@ export async function loadFilterModule(opened: OpenedPackage, descriptor: Descri
   let defaultPolicy: Record<string, unknown> | undefined
 
   const steps: Record<LoadStepName, () => void | Promise<void>> = {
-    'descriptor-abi': async () => {
+    preflight: async () => {
       // Refusals that must hold before any code runs, whoever called us.
       const refused = opened.refused[0]
       if (refused !== undefined) throw refusalError(refused)
