@@ -2,6 +2,7 @@
  * `iofcert package`: turns a filter's directory into a (signed) deterministic package tarball.
  */
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -101,7 +102,9 @@ async function readMetadata(root: string): Promise<unknown> {
     text = await readFile(join(root, DESCRIPTOR_FILE), 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    const reason = code === 'ENOENT' ? `no ${DESCRIPTOR_FILE} in ${root}` : code === 'ENOTDIR' ? `${root} is not a directory` : (err as Error).message
+    const reason = code === 'ENOTDIR' ? `${root} is not a directory`
+      : code !== 'ENOENT' ? (err as Error).message
+        : existsSync(root) ? `no ${DESCRIPTOR_FILE} in ${root}` : `no such directory ${root}`
     throw PackageUnreadable({ source: root, reason }, err)
   }
   try {

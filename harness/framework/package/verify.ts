@@ -133,7 +133,7 @@ export async function openPackage(source: string, options: OpenOptions): Promise
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err
-      refused.push({ path, kind: 'unsupported', reason: 'it conflicts with another entry of the same path' })
+      refused.push({ path, kind: 'unsupported', reason: 'it conflicts with another entry (a file where a directory is needed, or the reverse)' })
     }
   }
   return { source: from, kind, dir, root, descriptor, refused, ...(read.sha256 === undefined ? {} : { sha256: read.sha256 }) }
