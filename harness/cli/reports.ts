@@ -1,0 +1,102 @@
+/**
+ * The report commands: `report merge | html | junit`, `publish` and `verify`. Each maps its
+ * flags to a call of the reports library and nothing more.
+ *
+ * Exit codes are set on `process.exitCode`, never by exiting, so the caller's cleanup runs:
+ * - 0: the command succeeded (`verify`: the report is valid);
+ * - 1: `verify` found the report invalid, `publish` refused a report that failed verification,
+ *   or `report merge` produced a not-ready report (the merged verdict gates like `certify`);
+ * - 2: bad input — an unreadable or invalid input file or key — with one line on stderr;
+ * - 3: a report the harness would write is invalid (a harness fault; nothing is written).
+ * Errors of the reports module (`ReportError`, which carries `code` and `exitCode`) become
+ * that one line and exit code; any other error is rethrown for the top-level handler.
+ */
+import type { Command } from 'commander'
+import { isReportError } from '../../reports/errors.js'
+import { renderHtml } from '../../reports/html.js'
+import { renderJunit } from '../../reports/junit.js'
+import { mergeReports } from '../../reports/merge.js'
+import { publish } from '../../reports/publish.js'
+import { verifyReport } from '../../reports/sign.js'
+import { countChecks } from '../../reports/verdict.js'
+import { readJsonFile, readPublicKeyFile, readReport, writeReport, writeTextAtomic } from '../../reports/write.js'
+
+/** Adds `report merge|html|junit`, `publish` and `verify` to the program. */
+export function registerReportCommands(program: Command): void {
+  const report = program.command('report').description('merge report shards or render a report as HTML or JUnit XML')
+
+  report
+    .command('merge')
+    .description('merge the shards of one run into the report of the whole catalogue')
+    .argument('<report.json...>', 'shard reports of one run (same filter, seed and profile)')
+    .requiredOption('--out <file>', 'merged report file, or - for stdout')
+    .action(guard(async (files: string[], opts: { out: string }) => {
+      const merged = mergeReports(await Promise.all(files.map(readReport)))
+      await writeReport(opts.out, merged)
+      const c = countChecks(merged.checks)
+      process.stderr.write(`merged ${files.length} reports: ${merged.verdict} (${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${c.errored} errored)\n`)
+      return merged.verdict === 'ready' ? 0 : 1
+    }))
+
+  report
+    .command('html')
+    .description('render a report as one self-contained HTML page')
+    .argument('<report.json>', 'report file')
+    .requiredOption('--out <file>', 'HTML file, or - for stdout')
+    .action(guard(async (file: string, opts: { out: string }) => {
+      await writeTextAtomic(opts.out, renderHtml(await readReport(file)))
+      return 0
+    }))
+
+  report
+    .command('junit')
+    .description('render a report as JUnit XML for CI')
+    .argument('<report.json>', 'report file')
+    .requiredOption('--out <file>', 'XML file, or - for stdout')
+    .action(guard(async (file: string, opts: { out: string }) => {
+      await writeTextAtomic(opts.out, renderJunit(await readReport(file)))
+      return 0
+    }))
+
+  program
+    .command('publish')
+    .description('build the compatibility listing site from verified reports')
+    .argument('<report.json...>', 'signed report files')
+    .requiredOption('--out <dir>', 'site directory (replaced if it holds an earlier listing)')
+    .option('--key <public.pem>', 'list only reports signed by this public key')
+    .action(guard(async (files: string[], opts: { out: string; key?: string }) => {
+      const publicKeyPem = opts.key === undefined ? undefined : await readPublicKeyFile(opts.key)
+      const listing = await publish(files, opts.out, publicKeyPem === undefined ? {} : { publicKeyPem })
+      process.stderr.write(`published ${listing.entries.length} reports to ${opts.out}/index.html\n`)
+      return 0
+    }))
+
+  program
+    .command('verify')
+    .description('check a report: schema, signature and internal consistency')
+    .argument('<report.json>', 'report file')
+    .option('--key <public.pem>', 'require the signature to be made by this public key')
+    .action(guard(async (file: string, opts: { key?: string }) => {
+      const publicKeyPem = opts.key === undefined ? undefined : await readPublicKeyFile(opts.key)
+      const result = verifyReport(await readJsonFile(file), publicKeyPem === undefined ? {} : { publicKeyPem })
+      if (result.ok) {
+        process.stdout.write(`valid: ${file} (signed by ${result.keyFingerprint})\n`)
+        return 0
+      }
+      process.stdout.write(`invalid: ${file}: ${result.reasons.join('; ')}\n`)
+      return 1
+    }))
+}
+
+/** Runs an action, mapping its result and the reports module's coded errors to an exit code. */
+function guard<A extends unknown[]>(action: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      process.exitCode = await action(...args)
+    } catch (err) {
+      if (!isReportError(err)) throw err
+      process.stderr.write(`iofcert: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`)
+      process.exitCode = err.exitCode
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The report document: the one source of truth of a certification run. HTML, JUnit, the
+ * console table and the published listing are all rendered from it, and `report.schema.json`
+ * describes exactly these types.
+ */
+
+/** The report format's major version; readers accept documents of the same major. */
+export const SCHEMA_VERSION = 1 as const
+
+/** How one check ended. */
+export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'errored'
+
+/** All statuses, in the order reports show them. */
+export const CHECK_STATUSES: readonly CheckStatus[] = ['passed', 'failed', 'skipped', 'errored']
+
+/** The verdict of a run: `ready` iff every required check passed. */
+export type Verdict = 'ready' | 'not-ready'
+
+/** Free-form JSON a check attaches to explain its result (seed, offsets, bytes, timings). */
+export type Evidence = Record<string, unknown>
+
+/** The result of one check of the catalogue. */
+export interface CheckResult {
+  /** Stable public id, `suite.name`. */
+  id: string
+  suite: string
+  title: string
+  /** Whether the check counts for the `ready` verdict. */
+  required: boolean
+  status: CheckStatus
+  durationMs: number
+  /** What a vendor can act on (failed, errored) or why it did not apply (skipped). */
+  message?: string
+  evidence?: Evidence
+}
+
+/** Latency summary of one side of a benchmark, recomputed from its histogram. */
+export interface LatencySummary {
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  max: number
+  mean: number
+}
+
+/**
+ * A serialized latency histogram, sparse: `bucketNs[i]` is the inclusive upper bound of a
+ * non-empty bucket and `counts[i]` its count, `bucketNs` strictly ascending. Two histograms
+ * merge by adding the counts of equal bounds (see `histogram.ts` for the bucket layout).
+ */
+export interface HistogramData {
+  bucketNs: number[]
+  counts: number[]
+  /** Exact sum of the recorded values, so a merged mean is exact. */
+  sumNs?: number
+  /** Exact smallest recorded value. */
+  minNs?: number
+  /** Exact largest recorded value. */
+  maxNs?: number
+}
+
+/** One side (no filter, with the filter, or the reference filter) of a benchmark. */
+export interface BenchmarkSide {
+  iops: number
+  /** Throughput in MB/s (10^6 bytes per second). */
+  mbps: number
+  latencyNs: LatencySummary
+  histogram: HistogramData
+  /** How long this side was measured; lets merged shards weight their rates by time. */
+  runtimeMs?: number
+}
+
+/** Cost of the filter against the no-filter baseline; positive means the filter is slower. */
+export interface Overhead {
+  /** (baseline IOPS − filtered IOPS) / baseline IOPS × 100. */
+  iopsPct: number
+  /** (filtered p99 − baseline p99) / baseline p99 × 100. */
+  p99Pct: number
+}
+
+/** One standard workload measured without and with the filter. */
+export interface BenchmarkResult {
+  /** Workload name, e.g. `4k-randread`. */
+  workload: string
+  /** `saturation` (queue depth 32, for IOPS) or `paced` (for latency). */
+  mode?: 'saturation' | 'paced'
+  baseline: BenchmarkSide
+  filtered: BenchmarkSide
+  /** The bundled reference filter of the same class, measured in the same run. */
+  reference?: BenchmarkSide
+  overhead: Overhead
+}
+
+/** One point of the replica-lag series of a replication filter (`t` ms since the run began). */
+export interface ReplicaLagPoint {
+  t: number
+  lagMs: number
+}
+
+/** One point of the `performance.scaling` curve: aggregate IOPS at a VM count. */
+export interface ScalingPoint {
+  vms: number
+  iops: number
+}
+
+/** The Ed25519 signature of a report over the canonical JSON of the rest of the document. */
+export interface ReportSignature {
+  algorithm: 'ed25519'
+  /** Base64 of the public key's SPKI DER. */
+  publicKey: string
+  /** SHA-256 hex of the public key's SPKI DER. */
+  keyFingerprint: string
+  /** Base64 signature. */
+  value: string
+}
+
+/** Per-status check counts. */
+export interface CheckCounts {
+  passed: number
+  failed: number
+  skipped: number
+  errored: number
+  total: number
+}
+
+/** The certification report document (schema version 1). */
+export interface CertReport {
+  schemaVersion: typeof SCHEMA_VERSION
+  tool: { name: string; version: string }
+  filter: {
+    /** `${vendor}_${name}_${version}`. */
+    id: string
+    name: string
+    vendor: string
+    version: string
+    class: string
+    /** SHA-256 hex of the package file (or of its canonical descriptor for a directory). */
+    packageSha256: string
+  }
+  profile: { name: string; thresholds: Record<string, number> }
+  seed: number
+  /** ISO 8601 date-time. */
+  startedAt: string
+  durationMs: number
+  environment: { node: string; os: string; cpus: number }
+  verdict: Verdict
+  /** Why the verdict is `not-ready`, one line per offending check; empty when ready. */
+  reasons?: string[]
+  package?: { acceptanceLevel: string; signed: boolean; keyFingerprint?: string }
+  options?: { quick: boolean; certified: boolean; grep?: string; shard?: { index: number; count: number } }
+  counts?: CheckCounts
+  checks: CheckResult[]
+  benchmarks: BenchmarkResult[]
+  replicaLag?: ReplicaLagPoint[]
+  scaling?: ScalingPoint[]
+  signature?: ReportSignature
+}

@@ -1,0 +1,500 @@
+/**
+ * The HTML report: one self-contained file a vendor opens, prints or forwards. The verdict and
+ * why come first, then the checks (filterable, each failure's evidence one click away), the
+ * benchmark charts and the run's identity. Everything from the document is escaped: vendor
+ * strings are untrusted, and the page's security policy forbids any network access.
+ */
+import { lineChart, type ChartSeries, type ChartTick } from './charts.js'
+import type { BenchmarkResult, BenchmarkSide, CertReport, CheckResult, CheckStatus, HistogramData } from './document.js'
+import { CHECK_STATUSES } from './document.js'
+import { histogramCount, histogramPercentile } from './histogram.js'
+import { BASE_CSS, CSP_META, esc, fmtDate, fmtDuration, fmtInt, fmtLatency, fmtLatencyTick, fmtPct, jsonForScript } from './html-kit.js'
+import { suiteRank } from './merge.js'
+import { computeVerdict, countChecks } from './verdict.js'
+
+/** Options of renderHtml. */
+export interface HtmlOptions {
+  /** A link shown above the report, e.g. back to a compatibility listing. */
+  readonly backLink?: { readonly href: string; readonly label: string }
+}
+
+const STATUS_LABEL: Record<CheckStatus, string> = { passed: 'Passed', failed: 'Failed', skipped: 'Skipped', errored: 'Errored' }
+
+/** Renders the report as one self-contained HTML page. */
+export function renderHtml(doc: CertReport, options: HtmlOptions = {}): string {
+  const f = doc.filter
+  const title = `${f.vendor} ${f.name} ${f.version} — ${doc.verdict === 'ready' ? 'ready' : 'not ready'} — ${doc.tool.name} certification report`
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${CSP_META}
+<meta name="generator" content="${esc(doc.tool.name)} ${esc(doc.tool.version)}">
+<title>${esc(title)}</title>
+<style>${BASE_CSS}${REPORT_CSS}</style>
+</head>
+<body>
+${header(doc, options)}
+<main class="wrap">
+${verdictSection(doc)}
+${checksSection(doc)}
+${performanceSection(doc)}
+${runSection(doc)}
+<footer class="foot muted">Rendered by ${esc(doc.tool.name)} ${esc(doc.tool.version)} from the report document (schema version ${esc(doc.schemaVersion)}), which is embedded in this page.</footer>
+</main>
+<script type="application/json" id="report-json">${jsonForScript(doc)}</script>
+<script>${REPORT_JS}</script>
+</body>
+</html>
+`
+}
+
+function header(doc: CertReport, options: HtmlOptions): string {
+  const f = doc.filter
+  const back = options.backLink === undefined ? '' : `<a class="back no-print" href="${esc(options.backLink.href)}">← ${esc(options.backLink.label)}</a>`
+  return `<header class="top"><div class="wrap">
+${back}
+<div class="eyebrow">${esc(doc.tool.name)} certification report</div>
+<h1><span data-testid="filter-vendor">${esc(f.vendor)}</span> <span data-testid="filter-name">${esc(f.name)}</span> <span class="ver">${esc(f.version)}</span></h1>
+<div class="sub"><span class="cls">${esc(f.class)} filter</span> · <code>${esc(f.id)}</code> · ${esc(fmtDate(doc.startedAt))} · ${esc(fmtDuration(doc.durationMs))}${doc.options?.certified === true ? ' · <span class="tag">certified run</span>' : ''}${doc.options?.quick === true ? ' · <span class="tag">quick</span>' : ''}</div>
+</div></header>`
+}
+
+function verdictSection(doc: CertReport): string {
+  const counts = countChecks(doc.checks)
+  const ready = doc.verdict === 'ready'
+  const reasons = doc.reasons ?? computeVerdict(doc.checks, { certified: doc.options?.certified ?? false }).reasons
+  const ids = new Set(doc.checks.map(c => c.id))
+  const reasonItems = reasons.map(r => {
+    const id = r.split(/[\s:]/, 1)[0]!
+    const body = ids.has(id) ? `<a href="#check-${esc(id)}" data-goto="${esc(id)}"><code>${esc(id)}</code></a>${esc(r.slice(id.length))}` : esc(r)
+    return `<li>${body}</li>`
+  })
+  const optional = doc.checks.filter(c => !c.required && (c.status === 'failed' || c.status === 'errored'))
+  const chips = CHECK_STATUSES.map(s =>
+    `<span class="chip ${s}" data-testid="count-${s}" data-count="${counts[s]}"><b>${counts[s]}</b> ${s}</span>`).join('')
+  const lead = ready
+    ? `Every required check passed${doc.options?.certified === true ? ', none skipped' : ''}.`
+    : `${reasons.length === 1 ? 'One required check' : `${reasons.length} required checks`} did not pass:`
+  return `<section class="verdict ${ready ? 'is-ready' : 'is-not-ready'}" aria-labelledby="verdict-title">
+<div class="verdict-head">
+<div class="verdict-word" id="verdict-title" data-testid="verdict" data-verdict="${esc(doc.verdict)}">${ready ? '✓ Ready' : '✗ Not ready'}</div>
+<div class="chips" data-testid="counts" data-total="${counts.total}">${chips}<span class="chip total"><b>${counts.total}</b> checks</span></div>
+</div>
+<p class="lead">${lead}</p>
+${reasonItems.length > 0 ? `<ol class="reasons" data-testid="reasons">${reasonItems.join('')}</ol>` : ''}
+${optional.length > 0 ? `<p class="optional muted">Optional, not counted for the verdict: ${optional.map(c => `<a href="#check-${esc(c.id)}" data-goto="${esc(c.id)}"><code>${esc(c.id)}</code></a> ${esc(c.status)}`).join(', ')}.</p>` : ''}
+</section>`
+}
+
+function checksSection(doc: CertReport): string {
+  const counts = countChecks(doc.checks)
+  const suites = new Map<string, CheckResult[]>()
+  for (const c of [...doc.checks].sort((a, b) => suiteRank(a.suite) - suiteRank(b.suite))) {
+    const list = suites.get(c.suite)
+    if (list === undefined) suites.set(c.suite, [c])
+    else list.push(c)
+  }
+  const order: (CheckStatus | 'all')[] = ['all', 'failed', 'errored', 'skipped', 'passed']
+  const buttons = order.map(s => {
+    const n = s === 'all' ? counts.total : counts[s]
+    return `<button type="button" class="filter ${s}" data-filter="${s}" aria-pressed="${s === 'all'}"${n === 0 && s !== 'all' ? ' disabled' : ''}>${s === 'all' ? 'All' : STATUS_LABEL[s]} <span class="n">${n}</span></button>`
+  }).join('')
+  const bodies = [...suites].map(([suite, checks]) => {
+    const n = countChecks(checks)
+    const summary = CHECK_STATUSES.filter(s => n[s] > 0).map(s => `<span class="mini ${s}">${n[s]} ${s}</span>`).join(' ')
+    return `<tbody class="suite" data-suite="${esc(suite)}">
+<tr class="suite-row"><th colspan="3"><span class="suite-name">${esc(suite)}</span> ${summary}</th></tr>
+${checks.map(checkRow).join('\n')}
+</tbody>`
+  })
+  return `<section id="checks" aria-labelledby="checks-title">
+<h2 id="checks-title">Checks</h2>
+<div class="toolbar no-print" role="toolbar" aria-label="Show checks by status">${buttons}<button type="button" class="expand" data-expand>Expand all evidence</button></div>
+<div class="scroll"><table class="checks" data-testid="checks-table">
+<thead><tr><th class="c-status">Status</th><th>Check</th><th class="num c-time">Time</th></tr></thead>
+${bodies.join('\n')}
+</table></div>
+<p class="empty muted" hidden>No check has this status.</p>
+</section>`
+}
+
+function checkRow(c: CheckResult): string {
+  // Required is the rule; only the exceptions are marked.
+  const req = c.required ? '' : ' <span class="opt" title="does not count for the verdict">optional</span>'
+  const bad = c.status === 'failed' || c.status === 'errored'
+  const message = c.message === undefined || c.message === '' ? '' : `<div class="msg ${c.status}">${esc(c.message)}</div>`
+  const evidence = c.evidence === undefined
+    ? ''
+    : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary><pre>${esc(JSON.stringify(c.evidence, null, 2))}</pre></details>`
+  return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}">
+<td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span></td>
+<td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${evidence}</td>
+<td class="num c-time">${c.status === 'skipped' && c.durationMs === 0 ? '—' : esc(fmtDuration(c.durationMs))}</td>
+</tr>`
+}
+
+function performanceSection(doc: CertReport): string {
+  const parts: string[] = []
+  const saturation = doc.benchmarks.filter(b => b.mode !== 'paced')
+  const paced = doc.benchmarks.filter(b => b.mode !== 'saturation')
+  const t = doc.profile.thresholds
+  if (saturation.length > 0) {
+    parts.push(`<h3 class="sub-h">Throughput${saturation.some(b => b.mode === 'saturation') ? ' at saturation (queue depth 32)' : ''}</h3>
+<p class="muted note">Bars compare this filter with the no-filter baseline${saturation.some(b => b.reference !== undefined) ? ' and the bundled reference filter of the same class, measured in the same run' : ''}.</p>
+<div class="grid">${saturation.map(b => throughputCard(b, t['iopsRatioMin'])).join('')}</div>`)
+  }
+  if (paced.length > 0) {
+    parts.push(`<h3 class="sub-h">Latency percentiles${paced.some(b => b.mode === 'paced') ? ` at the paced load${t['pacedIopsPerVm'] === undefined ? '' : ` (${fmtInt(t['pacedIopsPerVm'])} IOPS per VM)`}` : ''}</h3>
+<p class="muted note">Each curve is recomputed from the merged latency histogram; the x axis spreads the tail (90, 99, 99.9 … percent).</p>
+<div class="legend"><span class="key baseline"></span>no filter <span class="key filtered"></span>this filter${paced.some(b => b.mode === 'paced') && t['latencyP99Factor'] !== undefined && t['latencyP99AddUs'] !== undefined ? ' <span class="key limit"></span>p99 limit' : ''}</div>
+<div class="grid">${paced.map(b => latencyCard(b, doc)).join('')}</div>`)
+  }
+  if (doc.benchmarks.length > 0) parts.push(benchmarkTable(doc.benchmarks))
+  const extra: string[] = []
+  if (doc.replicaLag !== undefined && doc.replicaLag.length > 0) extra.push(replicaLagCard(doc))
+  if (doc.scaling !== undefined && doc.scaling.length > 0) extra.push(scalingCard(doc))
+  if (extra.length > 0) parts.push(`<h3 class="sub-h">${doc.replicaLag !== undefined && doc.replicaLag.length > 0 ? 'Replication and scaling' : 'Scaling'}</h3><div class="grid">${extra.join('')}</div>`)
+  if (parts.length === 0) return ''
+  return `<section id="performance" aria-labelledby="perf-title">
+<h2 id="perf-title">Performance</h2>
+${parts.join('\n')}
+</section>`
+}
+
+function throughputCard(b: BenchmarkResult, ratioMin: number | undefined): string {
+  const sides: [string, string, BenchmarkSide | undefined][] = [
+    ['No filter', 'baseline', b.baseline],
+    ['Reference filter', 'reference', b.reference],
+    ['This filter', 'filtered', b.filtered],
+  ]
+  const max = Math.max(...sides.map(s => s[2]?.iops ?? 0), 1)
+  const rows = sides.filter(s => s[2] !== undefined).map(([label, cls, side]) =>
+    `<div class="bar-row"><div class="bar-text"><span>${label}</span><span class="bar-value"><b>${fmtInt(side!.iops)}</b> IOPS <span class="muted">· ${side!.mbps.toFixed(1)} MB/s</span></span></div><div class="bar-track"><span class="bar ${cls}" style="width:${((side!.iops / max) * 100).toFixed(1)}%"></span></div></div>`)
+  let ratio = ''
+  if (b.reference !== undefined && b.reference.iops > 0) {
+    const r = b.filtered.iops / b.reference.iops
+    const ok = ratioMin === undefined || r >= ratioMin
+    ratio = ` · <span class="${ok ? 'good' : 'bad'}">${Math.round(r * 100)}% of the reference</span>${ratioMin === undefined ? '' : ` (minimum ${Math.round(ratioMin * 100)}%)`}`
+  }
+  return `<div class="card" data-workload="${esc(b.workload)}">
+<h3>${esc(b.workload)}</h3>
+${rows.join('')}
+<p class="overhead">vs no filter: IOPS ${fmtPct(-b.overhead.iopsPct)}, p99 ${fmtPct(b.overhead.p99Pct)}${ratio}</p>
+</div>`
+}
+
+function latencyCard(b: BenchmarkResult, doc: CertReport): string {
+  const xMax = Math.max(1, Math.min(4, Math.floor(Math.log10(Math.max(10, Math.min(histogramCount(b.baseline.histogram), histogramCount(b.filtered.histogram)))) * 2) / 2))
+  const series: ChartSeries[] = [
+    { name: 'no filter', cls: 'baseline', points: curve(b.baseline.histogram, xMax) },
+    { name: 'this filter', cls: 'filtered', points: curve(b.filtered.histogram, xMax) },
+  ]
+  const ticks: ChartTick[] = [{ v: 0, label: 'min' }, { v: 1, label: 'p90' }, { v: 2, label: 'p99' }, { v: 3, label: 'p99.9' }, { v: 4, label: 'p99.99' }].filter(t => t.v <= xMax)
+  const t = doc.profile.thresholds
+  const hLines = []
+  if (b.mode === 'paced' && t['latencyP99Factor'] !== undefined && t['latencyP99AddUs'] !== undefined) {
+    const limit = b.baseline.latencyNs.p99 * t['latencyP99Factor'] + t['latencyP99AddUs'] * 1000
+    hLines.push({ y: limit, label: `p99 limit ${fmtLatency(limit)}`, cls: 'limit' })
+  }
+  const markers = xMax >= 2
+    ? [
+        { x: 2, y: b.baseline.latencyNs.p99, cls: 'baseline', label: `no filter p99 ${fmtLatency(b.baseline.latencyNs.p99)}` },
+        { x: 2, y: b.filtered.latencyNs.p99, cls: 'filtered', label: `this filter p99 ${fmtLatency(b.filtered.latencyNs.p99)}` },
+      ]
+    : []
+  const chart = lineChart({
+    title: `${b.workload}: latency percentiles, no filter vs this filter`,
+    series, xMin: 0, xMax, xTicks: ticks, xLabel: 'percentile', yFormat: fmtLatencyTick, hLines, markers,
+  })
+  const row = (label: string, s: BenchmarkSide) =>
+    `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td></tr>`
+  return `<div class="card" data-workload="${esc(b.workload)}">
+<h3>${esc(b.workload)} <span class="muted">p99 ${fmtPct(b.overhead.p99Pct)}</span></h3>
+${chart}
+<table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">max</th></tr></thead>
+<tbody>${row('no filter', b.baseline)}${row('this filter', b.filtered)}</tbody></table>
+</div>`
+}
+
+/** Percentile curve of a histogram on the "nines" axis: x = −log10(1 − p/100). */
+function curve(h: HistogramData, xMax: number): [number, number][] {
+  if (histogramCount(h) === 0) return []
+  const points: [number, number][] = []
+  const steps = Math.round(xMax / 0.05)
+  for (let i = 0; i <= steps; i++) {
+    const x = (i / steps) * xMax
+    points.push([x, histogramPercentile(h, 100 * (1 - 10 ** -x))])
+  }
+  return points
+}
+
+function benchmarkTable(benchmarks: readonly BenchmarkResult[]): string {
+  const rows = benchmarks.map(b => `<tr>
+<th>${esc(b.workload)}</th><td>${esc(b.mode ?? '')}</td>
+<td class="num">${fmtInt(b.baseline.iops)}</td><td class="num">${fmtInt(b.filtered.iops)}</td><td class="num">${b.reference === undefined ? '—' : fmtInt(b.reference.iops)}</td>
+<td class="num">${b.filtered.mbps.toFixed(1)}</td>
+<td class="num">${fmtLatency(b.baseline.latencyNs.p99)}</td><td class="num">${fmtLatency(b.filtered.latencyNs.p99)}</td>
+<td class="num">${b.mode === 'paced' ? '<span class="muted" title="paced: IOPS is fixed by the load">—</span>' : fmtPct(-b.overhead.iopsPct)}</td><td class="num">${fmtPct(b.overhead.p99Pct)}</td>
+</tr>`).join('')
+  return `<h3 class="sub-h">All figures</h3>
+<div class="scroll"><table class="bench" data-testid="benchmarks-table">
+<thead>
+<tr><th rowspan="2">Workload</th><th rowspan="2">Load</th><th class="grp" colspan="3">IOPS</th><th class="grp">MB/s</th><th class="grp" colspan="2">p99 latency</th><th class="grp" colspan="2">Change vs no filter</th></tr>
+<tr><th class="num">no filter</th><th class="num">filter</th><th class="num">reference</th><th class="num">filter</th><th class="num">no filter</th><th class="num">filter</th><th class="num">IOPS</th><th class="num">p99</th></tr>
+</thead>
+<tbody>${rows}</tbody></table></div>`
+}
+
+function replicaLagCard(doc: CertReport): string {
+  const lag = [...doc.replicaLag!].sort((a, b) => a.t - b.t)
+  const sortedLag = lag.map(p => p.lagMs).sort((a, b) => a - b)
+  const p99 = sortedLag[Math.max(0, Math.ceil(0.99 * sortedLag.length) - 1)]!
+  const tMax = lag[lag.length - 1]!.t / 1000
+  const step = niceStep(tMax / 6)
+  const ticks: ChartTick[] = []
+  for (let v = 0; v <= tMax + 1e-9; v += step) ticks.push({ v, label: `${Math.round(v * 10) / 10} s` })
+  const chart = lineChart({
+    title: 'Replica lag over time',
+    series: [{ name: 'replica lag', cls: 'filtered', points: lag.map(p => [p.t / 1000, p.lagMs * 1e6] as const) }],
+    xMin: 0, xMax: Math.max(tMax, step), xTicks: ticks, xLabel: 'time since the run began', yFormat: fmtLatencyTick, area: true,
+    hLines: [{ y: p99 * 1e6, label: `p99 ${fmtLatency(p99 * 1e6)}`, cls: 'p99' }],
+  })
+  return `<div class="card" data-testid="replica-lag"><h3>Replica lag</h3><p class="muted note">Time from a write's completion to the guest until the recovery site applied it (${fmtInt(lag.length)} samples, max ${fmtLatency(Math.max(...sortedLag) * 1e6)}).</p>${chart}</div>`
+}
+
+function scalingCard(doc: CertReport): string {
+  const pts = [...doc.scaling!].sort((a, b) => a.vms - b.vms)
+  const first = pts[0]!
+  const xMax = pts[pts.length - 1]!.vms
+  const chart = lineChart({
+    title: 'Aggregate IOPS by number of VMs',
+    series: [
+      { name: 'linear from one VM', cls: 'ideal', points: pts.map(p => [p.vms, (first.iops / first.vms) * p.vms] as const) },
+      { name: 'measured', cls: 'filtered', points: pts.map(p => [p.vms, p.iops] as const) },
+    ],
+    xMin: Math.min(first.vms, 1), xMax: Math.max(xMax, 2), xTicks: pts.map(p => ({ v: p.vms, label: `${p.vms} VM${p.vms === 1 ? '' : 's'}` })),
+    xLabel: 'VMs', yFormat: v => fmtInt(v),
+  })
+  return `<div class="card" data-testid="scaling"><h3>Scaling</h3><div class="legend"><span class="key filtered"></span>measured <span class="key ideal"></span>linear from one VM</div>${chart}
+<p class="muted note">${pts.map(p => `${p.vms} VM${p.vms === 1 ? '' : 's'}: ${fmtInt(p.iops)} IOPS`).join(' · ')}</p></div>`
+}
+
+function niceStep(raw: number): number {
+  const mag = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-9)))
+  return [1, 2, 5, 10].map(m => m * mag).find(s => s >= raw) ?? 10 * mag
+}
+
+function runSection(doc: CertReport): string {
+  const f = doc.filter
+  const dl = (rows: [string, string][]) => `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`
+  const pkg = doc.package
+  const filterRows: [string, string][] = [
+    ['Filter id', `<code>${esc(f.id)}</code>`],
+    ['Vendor', esc(f.vendor)],
+    ['Name', esc(f.name)],
+    ['Version', esc(f.version)],
+    ['Class', esc(f.class)],
+    ['Package SHA-256', `<code class="hash" data-testid="package-sha256">${esc(f.packageSha256)}</code>`],
+  ]
+  if (pkg !== undefined) {
+    filterRows.push(['Acceptance level', esc(pkg.acceptanceLevel)])
+    filterRows.push(['Package signature', pkg.signed ? 'signed' : 'unsigned'])
+    if (pkg.keyFingerprint !== undefined) filterRows.push(['Package key fingerprint', `<code class="hash">${esc(pkg.keyFingerprint)}</code>`])
+  }
+  const o = doc.options
+  const runRows: [string, string][] = [
+    ['Tool', `${esc(doc.tool.name)} ${esc(doc.tool.version)}`],
+    ['Started', esc(fmtDate(doc.startedAt))],
+    ['Duration', esc(fmtDuration(doc.durationMs))],
+    ['Seed', `<code data-testid="seed">${esc(doc.seed)}</code>`],
+  ]
+  if (o !== undefined) {
+    const flags = [o.certified ? '--certified' : '', o.quick ? '--quick' : '', o.grep === undefined ? '' : `--grep ${o.grep}`, o.shard === undefined ? '' : `--shard ${o.shard.index}/${o.shard.count}`].filter(s => s !== '')
+    runRows.push(['Options', flags.length === 0 ? 'none' : `<code>${esc(flags.join(' '))}</code>`])
+  }
+  runRows.push(['Report signature', doc.signature === undefined
+    ? 'unsigned'
+    : `Ed25519, key fingerprint <code class="hash" data-testid="signature-fingerprint">${esc(doc.signature.keyFingerprint)}</code><br><span class="muted">Check it with <code>iofcert verify</code>.</span>`])
+  const envRows: [string, string][] = [
+    ['Node.js', esc(doc.environment.node)],
+    ['Operating system', esc(doc.environment.os)],
+    ['CPUs', esc(doc.environment.cpus)],
+  ]
+  const thresholds = Object.entries(doc.profile.thresholds)
+  const profile = `<p class="muted">Profile <b>${esc(doc.profile.name)}</b>: the numbers every check was judged against.</p>
+<dl class="thresholds" data-testid="thresholds">${thresholds.map(([k, v]) => `<div><dt><code>${esc(k)}</code></dt><dd>${esc(v)}</dd></div>`).join('')}</dl>`
+  return `<section id="run" aria-labelledby="run-title">
+<h2 id="run-title">Filter, run and environment</h2>
+<div class="run">
+<div class="card"><h3>Filter and package</h3>${dl(filterRows)}</div>
+<div class="card"><h3>Run</h3>${dl(runRows)}<h3>Environment</h3>${dl(envRows)}</div>
+<div class="card span"><h3>Thresholds</h3>${profile}</div>
+</div>
+</section>`
+}
+
+const REPORT_CSS = `
+.top { background: #0d1117; color: #f0f6fc; padding: 22px 0 20px; }
+.top a.back { color: #9ecbff; font-size: .9rem; text-decoration: none; display: inline-block; margin-bottom: 8px; }
+.eyebrow { text-transform: uppercase; letter-spacing: .08em; font-size: .75rem; color: #9198a1; }
+.top h1 { margin: .2rem 0 .3rem; font-size: 1.9rem; word-break: break-word; }
+.top h1 .ver { color: #9198a1; font-weight: 400; }
+.top .sub { color: #d1d7e0; font-size: .92rem; }
+.top code { color: #f0f6fc; }
+.tag { border: 1px solid #3d444d; border-radius: 4px; padding: 0 .35rem; font-size: .8rem; }
+.verdict { margin: 22px 0 8px; padding: 18px 20px; border-radius: 10px; border: 1px solid; }
+.verdict.is-ready { background: var(--ok-bg); border-color: #aceebb; }
+.verdict.is-not-ready { background: var(--bad-bg); border-color: #ffcecb; }
+.verdict-head { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 10px 20px; }
+.verdict-word { font-size: 1.8rem; font-weight: 700; }
+.is-ready .verdict-word { color: var(--ok); }
+.is-not-ready .verdict-word { color: var(--bad); }
+.chips { display: flex; flex-wrap: wrap; gap: 6px; }
+.chip { background: #fff; border: 1px solid var(--line); border-radius: 999px; padding: .15rem .65rem; font-size: .88rem; white-space: nowrap; }
+.chip b { font-variant-numeric: tabular-nums; }
+.chip.passed b { color: var(--ok); } .chip.failed b { color: var(--bad); } .chip.skipped b { color: var(--warn); } .chip.errored b { color: var(--err); }
+.lead { margin: .8rem 0 .3rem; font-weight: 600; }
+.reasons { margin: .2rem 0 0; padding-left: 1.4rem; }
+.reasons li { margin: .3rem 0; word-break: break-word; }
+.optional { margin: .7rem 0 0; font-size: .9rem; }
+.toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 0 0 10px; }
+.toolbar button { border: 1px solid var(--line); background: var(--soft); border-radius: 6px; padding: .3rem .7rem; cursor: pointer; color: var(--fg); }
+.toolbar button[aria-pressed="true"] { background: var(--fg); color: #fff; border-color: var(--fg); }
+.toolbar button:disabled { opacity: .45; cursor: default; }
+.toolbar button .n { font-variant-numeric: tabular-nums; opacity: .8; }
+.toolbar .expand { margin-left: auto; background: #fff; }
+table.checks { table-layout: auto; }
+.checks .c-status { width: 6.5rem; }
+.checks .c-time { width: 5rem; color: var(--muted); }
+.suite-row th { background: var(--soft); font-size: .95rem; padding-top: .6rem; }
+.suite-name { text-transform: capitalize; margin-right: .5rem; }
+.mini { font-size: .78rem; font-weight: 500; margin-right: .3rem; }
+.mini.passed { color: var(--ok); } .mini.failed { color: var(--bad); } .mini.skipped { color: var(--warn); } .mini.errored { color: var(--err); }
+tr.check.failed { background: #fff8f7; } tr.check.errored { background: #fdf8ff; }
+.cid code { font-weight: 600; word-break: break-word; }
+.opt { font-size: .72rem; text-transform: uppercase; letter-spacing: .04em; margin-left: .4rem; color: var(--accent); border: 1px solid #b6d7ff; border-radius: 4px; padding: 0 .3rem; }
+.ctitle { color: var(--muted); font-size: .92rem; }
+.msg { margin-top: .35rem; padding: .35rem .6rem; border-left: 3px solid; font-size: .92rem; word-break: break-word; }
+.msg.failed { border-color: var(--bad); background: var(--bad-bg); }
+.msg.errored { border-color: var(--err); background: var(--err-bg); }
+.msg.skipped { border: 0; padding: 0; margin-top: .1rem; color: var(--warn); font-style: italic; }
+.msg.passed { border-color: var(--line); color: var(--muted); }
+details.evidence { margin-top: .35rem; }
+details.evidence summary { cursor: pointer; color: var(--accent); font-size: .88rem; }
+details.evidence pre { margin: .35rem 0 0; padding: .6rem; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; overflow: auto; max-height: 24rem; font: .82rem/1.45 var(--mono); white-space: pre-wrap; word-break: break-word; }
+.sub-h { font-size: 1.05rem; margin: 1.6rem 0 .3rem; }
+.note { margin: .2rem 0 .8rem; font-size: .9rem; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 14px; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: #fff; min-width: 0; }
+.bar-row { margin: 8px 0; font-size: .88rem; }
+.bar-text { display: flex; justify-content: space-between; gap: 8px; margin-bottom: 2px; }
+.bar-track { display: block; background: var(--soft); border-radius: 4px; height: 14px; overflow: hidden; }
+.bar { display: block; height: 100%; border-radius: 4px; }
+.bar.baseline { background: var(--base); } .bar.reference { background: #a0a9b3; } .bar.filtered { background: var(--accent); }
+.bar-value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.overhead { margin: .5rem 0 0; font-size: .88rem; }
+.good { color: var(--ok); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
+.legend { font-size: .88rem; margin: 0 0 8px; color: var(--muted); }
+.key { display: inline-block; width: 18px; height: 3px; vertical-align: middle; margin: 0 4px 0 10px; background: var(--base); }
+.key:first-child { margin-left: 0; }
+.key.filtered { background: var(--accent); } .key.limit { background: repeating-linear-gradient(90deg, var(--bad) 0 4px, transparent 4px 7px); } .key.ideal { background: repeating-linear-gradient(90deg, #a0a9b3 0 4px, transparent 4px 7px); }
+svg.chart { width: 100%; height: auto; display: block; }
+svg.chart .grid { stroke: #eaeef2; stroke-width: 1; }
+svg.chart .axis { stroke: #8c959f; stroke-width: 1; }
+svg.chart .tick { fill: var(--muted); font-size: 11px; font-family: inherit; }
+svg.chart .axis-label { fill: var(--muted); font-size: 11px; }
+svg.chart .line { fill: none; stroke-width: 2; stroke-linejoin: round; }
+svg.chart .line.baseline { stroke: var(--base); } svg.chart .line.filtered { stroke: var(--accent); }
+svg.chart .line.ideal { stroke: #a0a9b3; stroke-dasharray: 5 4; stroke-width: 1.5; }
+svg.chart .area.filtered { fill: var(--accent); fill-opacity: .12; stroke: none; }
+svg.chart .marker { stroke: #fff; stroke-width: 1.5; }
+svg.chart .marker.baseline { fill: var(--base); } svg.chart .marker.filtered { fill: var(--accent); }
+svg.chart .hline { stroke-width: 1.2; stroke-dasharray: 5 4; }
+svg.chart .hline.limit { stroke: var(--bad); } svg.chart .hline.p99 { stroke: var(--warn); }
+svg.chart .hline-label { font-size: 11px; font-weight: 600; }
+svg.chart .hline-label.limit { fill: var(--bad); } svg.chart .hline-label.p99 { fill: var(--warn); }
+.mini-table { margin-top: 6px; font-size: .85rem; }
+.mini-table th, .mini-table td { padding: .2rem .4rem; }
+.mini-table thead th { background: none; text-transform: none; letter-spacing: 0; }
+.mini-table th { white-space: nowrap; }
+table.bench { font-size: .88rem; }
+table.bench th, table.bench td { white-space: nowrap; }
+table.bench thead th { text-transform: none; letter-spacing: 0; font-size: .82rem; vertical-align: bottom; }
+table.bench thead th.grp { text-align: center; border-bottom: 1px solid var(--line); color: var(--fg); }
+.run { display: grid; grid-template-columns: 1.25fr 1fr; gap: 14px; }
+.run .span { grid-column: 1 / -1; }
+.run dl { margin: 0 0 .6rem; display: grid; grid-template-columns: 10.5rem 1fr; gap: .25rem .8rem; font-size: .9rem; }
+.run dl.thresholds { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: .2rem 1.6rem; }
+.thresholds div { display: flex; justify-content: space-between; align-items: baseline; border-bottom: 1px dotted var(--line); padding: .1rem 0; }
+.thresholds dd { margin: 0; font-family: var(--mono); font-size: .88rem; }
+.run dt { color: var(--muted); }
+.run dd { margin: 0; min-width: 0; overflow-wrap: break-word; }
+.run h3 + dl, .run h3 + p { margin-top: .4rem; }
+.run .card h3:not(:first-child) { margin-top: .9rem; }
+code.hash { font-size: .78rem; word-break: break-all; }
+.foot { margin: 2.5rem 0 2rem; font-size: .82rem; border-top: 1px solid var(--line); padding-top: .8rem; }
+@media (max-width: 640px) {
+  .top h1 { font-size: 1.45rem; }
+  .verdict { padding: 14px; }
+  .verdict-word { font-size: 1.5rem; }
+  .checks .c-status { width: auto; }
+  .checks .c-time { display: none; }
+  .toolbar .expand { margin-left: 0; }
+  .grid { grid-template-columns: 1fr; }
+  .bar-row { font-size: .82rem; }
+  .run { grid-template-columns: 1fr; }
+  .run dl { grid-template-columns: 1fr; gap: 0; }
+  .run dl.thresholds { grid-template-columns: 1fr; }
+  /* Charts shrink to the screen; larger user-unit text keeps their labels readable. */
+  svg.chart .tick, svg.chart .axis-label, svg.chart .hline-label { font-size: 15px; }
+  .run dd { margin-bottom: .35rem; }
+}
+@media print {
+  .top { background: none; color: #000; padding: 0 0 8px; border-bottom: 2px solid #000; }
+  .top .sub, .eyebrow, .top h1 .ver, .top code { color: #333; }
+  tr.check[hidden], tbody.suite[hidden] { display: table-row-group !important; }
+  tr.check[hidden] { display: table-row !important; }
+  details.evidence pre { max-height: none; overflow: visible; }
+  .grid { grid-template-columns: 1fr 1fr; }
+  .card { border-color: #bbb; }
+  .run { grid-template-columns: 1fr 1fr; }
+  tr.check.failed, tr.check.errored { background: none; }
+}
+`
+
+// Filtering by status, expanding evidence, and opening every <details> when printing.
+const REPORT_JS = `(function () {
+  var rows = Array.prototype.slice.call(document.querySelectorAll('tr.check'));
+  var suites = Array.prototype.slice.call(document.querySelectorAll('tbody.suite'));
+  var buttons = Array.prototype.slice.call(document.querySelectorAll('[data-filter]'));
+  var empty = document.querySelector('#checks .empty');
+  function show(status) {
+    var shown = 0;
+    rows.forEach(function (r) { var on = status === 'all' || r.getAttribute('data-status') === status; r.hidden = !on; if (on) shown++; });
+    suites.forEach(function (s) { s.hidden = !s.querySelector('tr.check:not([hidden])'); });
+    buttons.forEach(function (b) { b.setAttribute('aria-pressed', String(b.getAttribute('data-filter') === status)); });
+    if (empty) empty.hidden = shown > 0;
+  }
+  buttons.forEach(function (b) { b.addEventListener('click', function () { show(b.getAttribute('data-filter')); }); });
+  var expand = document.querySelector('[data-expand]');
+  if (expand) expand.addEventListener('click', function () {
+    var all = document.querySelectorAll('details.evidence');
+    var open = Array.prototype.some.call(all, function (d) { return !d.open; });
+    Array.prototype.forEach.call(all, function (d) { d.open = open; });
+    expand.textContent = open ? 'Collapse all evidence' : 'Expand all evidence';
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('[data-goto]'), function (a) {
+    a.addEventListener('click', function () {
+      var row = document.getElementById('check-' + a.getAttribute('data-goto'));
+      if (!row) return;
+      if (row.hidden) show('all');
+      var d = row.querySelector('details.evidence');
+      if (d) d.open = true;
+    });
+  });
+  window.addEventListener('beforeprint', function () {
+    Array.prototype.forEach.call(document.querySelectorAll('details'), function (d) { d.open = true; });
+  });
+})();`

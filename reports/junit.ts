@@ -1,0 +1,131 @@
+/**
+ * JUnit XML rendered from a report, for CI dashboards. Follows the JUnit schema Jenkins uses
+ * (junit-10.xsd): `testsuites` › `testsuite` (properties, testcase*, system-out, system-err) ›
+ * `testcase` (skipped | error | failure). One suite per check suite; benchmark figures are
+ * properties of the `performance` suite.
+ */
+import type { BenchmarkSide, CertReport, CheckResult } from './document.js'
+import { suiteRank } from './merge.js'
+import { countChecks } from './verdict.js'
+
+/** Renders the report as a JUnit XML document. */
+export function renderJunit(doc: CertReport): string {
+  const suites = groupBySuite(doc.checks)
+  if (doc.benchmarks.length > 0 && !suites.has('performance')) suites.set('performance', [])
+  const all = countChecks(doc.checks)
+  const timestamp = doc.startedAt.replace(/\.\d+/, '').replace(/(Z|[+-]\d\d:\d\d)$/, '')
+  const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>']
+  out.push(`<testsuites${attrs({
+    name: `iofcert ${doc.filter.id}`,
+    tests: all.total,
+    failures: all.failed,
+    errors: all.errored,
+    time: seconds(doc.durationMs),
+  })}>`)
+  let id = 0
+  for (const [suite, checks] of suites) {
+    const c = countChecks(checks)
+    out.push(`  <testsuite${attrs({
+      name: suite,
+      tests: c.total,
+      failures: c.failed,
+      errors: c.errored,
+      skipped: c.skipped,
+      time: seconds(checks.reduce((s, x) => s + x.durationMs, 0)),
+      timestamp,
+      id: id++,
+      package: 'iofcert',
+    })}>`)
+    out.push('    <properties>')
+    for (const [name, value] of suiteProperties(doc, suite)) out.push(`      <property${attrs({ name, value })}/>`)
+    out.push('    </properties>')
+    for (const check of checks) out.push(...testcase(check))
+    out.push('    <system-out/>', '    <system-err/>', '  </testsuite>')
+  }
+  out.push('</testsuites>', '')
+  return out.join('\n')
+}
+
+function groupBySuite(checks: readonly CheckResult[]): Map<string, CheckResult[]> {
+  const map = new Map<string, CheckResult[]>()
+  const ordered = [...checks].sort((a, b) => suiteRank(a.suite) - suiteRank(b.suite))
+  for (const c of ordered) {
+    const list = map.get(c.suite)
+    if (list === undefined) map.set(c.suite, [c])
+    else list.push(c)
+  }
+  return map
+}
+
+function suiteProperties(doc: CertReport, suite: string): [string, string][] {
+  const props: [string, string][] = [
+    ['iofcert.filter', doc.filter.id],
+    ['iofcert.packageSha256', doc.filter.packageSha256],
+    ['iofcert.seed', String(doc.seed)],
+    ['iofcert.profile', doc.profile.name],
+    ['iofcert.verdict', doc.verdict],
+  ]
+  if (suite !== 'performance') return props
+  for (const b of doc.benchmarks) {
+    const key = `benchmark.${b.workload}${b.mode === undefined ? '' : `.${b.mode}`}`
+    const sides: [string, BenchmarkSide | undefined][] = [['baseline', b.baseline], ['filtered', b.filtered], ['reference', b.reference]]
+    for (const [name, side] of sides) {
+      if (side === undefined) continue
+      props.push(
+        [`${key}.${name}.iops`, String(side.iops)],
+        [`${key}.${name}.mbps`, String(side.mbps)],
+        [`${key}.${name}.p50Ns`, String(side.latencyNs.p50)],
+        [`${key}.${name}.p99Ns`, String(side.latencyNs.p99)],
+        [`${key}.${name}.p999Ns`, String(side.latencyNs.p999)],
+      )
+    }
+    props.push([`${key}.overhead.iopsPct`, String(b.overhead.iopsPct)], [`${key}.overhead.p99Pct`, String(b.overhead.p99Pct)])
+  }
+  return props
+}
+
+function testcase(c: CheckResult): string[] {
+  const open = `    <testcase${attrs({ name: c.id, classname: `iofcert.${c.suite}`, time: seconds(c.durationMs) })}`
+  const message = c.message ?? ''
+  switch (c.status) {
+    case 'passed':
+      return [`${open}/>`]
+    case 'skipped':
+      return [`${open}>`, `      <skipped${attrs({ message })}/>`, '    </testcase>']
+    case 'failed':
+    case 'errored': {
+      const tag = c.status === 'failed' ? 'failure' : 'error'
+      const type = `${c.required ? 'Required' : 'Optional'}Check${c.status === 'failed' ? 'Failed' : 'Errored'}`
+      return [`${open}>`, `      <${tag}${attrs({ message, type })}>${text(detailText(c))}</${tag}>`, '    </testcase>']
+    }
+  }
+}
+
+function detailText(c: CheckResult): string {
+  const lines = [c.title]
+  if (c.message !== undefined) lines.push(c.message)
+  if (c.evidence !== undefined) lines.push('', 'evidence:', JSON.stringify(c.evidence, null, 2))
+  return lines.join('\n')
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(3)
+}
+
+function attrs(values: Record<string, string | number>): string {
+  return Object.entries(values).map(([k, v]) => ` ${k}="${attr(String(v))}"`).join('')
+}
+
+// Characters XML 1.0 cannot carry at all (C0 controls but tab/newline/return, lone surrogates,
+// U+FFFE/U+FFFF) are replaced, so vendor strings can never make the file unparseable.
+const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/** Escapes text content for XML. */
+function text(s: string): string {
+  return s.replace(INVALID_XML, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
+/** Escapes an attribute value for XML; whitespace is kept as character references so it survives normalisation. */
+function attr(s: string): string {
+  return text(s).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;')
+}

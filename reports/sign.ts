@@ -1,0 +1,164 @@
+/**
+ * Signing and verifying reports. A report is signed with Ed25519 over the canonical JSON of the
+ * document without its `signature` — the same canonicalisation as package descriptors — so any
+ * edit after signing, even of whitespace-insensitive content, breaks the signature.
+ */
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import type { CertReport, ReportSignature } from './document.js'
+import { ReportInvalid } from './errors.js'
+import { profileThresholds } from './profiles.js'
+import { validateReport } from './validate.js'
+import { computeVerdict, countChecks } from './verdict.js'
+
+/**
+ * JSON with object keys sorted recursively (by UTF-16 code unit) and no whitespace. Values
+ * serialize as JSON.stringify would: `undefined` members are dropped, `toJSON` is honoured.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const withToJson = value as { toJSON?: () => unknown }
+    if (typeof withToJson.toJSON === 'function') return canonicalJson(withToJson.toJSON())
+    if (Array.isArray(value)) {
+      return `[${value.map(v => (isOmitted(v) ? 'null' : canonicalJson(v))).join(',')}]`
+    }
+    const obj = value as Record<string, unknown>
+    const keys = Object.keys(obj).filter(k => !isOmitted(obj[k])).sort()
+    return `{${keys.map(k => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
+  }
+  const text = JSON.stringify(value)
+  if (text === undefined) throw new TypeError(`canonicalJson: ${typeof value} has no JSON form`)
+  return text
+}
+
+function isOmitted(v: unknown): boolean {
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol'
+}
+
+/** SHA-256 hex of a public key's SPKI DER: the fingerprint reports and packages show. */
+export function keyFingerprint(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')
+}
+
+/** The bytes a report signature covers: the canonical JSON of the document without `signature`. */
+export function signedBytes(doc: CertReport): Buffer {
+  const { signature: _omit, ...rest } = doc
+  return Buffer.from(canonicalJson(rest), 'utf8')
+}
+
+/** Returns a copy of `doc` signed with the Ed25519 private key in `privateKeyPem`. */
+export function signReport(doc: CertReport, privateKeyPem: string): CertReport {
+  const { signature: _old, ...unsigned } = doc
+  const valid = validateReport(unsigned)
+  if (!valid.ok) throw ReportInvalid(valid.errors, 'a signature')
+  const privateKey = createPrivateKey(privateKeyPem)
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError(`signReport: expected an ed25519 private key, got ${privateKey.asymmetricKeyType ?? 'unknown'}`)
+  }
+  const publicKey = createPublicKey(privateKey)
+  const signature: ReportSignature = {
+    algorithm: 'ed25519',
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    keyFingerprint: keyFingerprint(publicKey),
+    value: sign(null, signedBytes(unsigned), privateKey).toString('base64'),
+  }
+  return { ...unsigned, signature }
+}
+
+/** Options of verifyReport. */
+export interface VerifyOptions {
+  /** When given, the report must be signed by this Ed25519 public key (PEM). */
+  readonly publicKeyPem?: string
+}
+
+/** The outcome of verifyReport: `ok`, or every reason it is not. */
+export interface VerifyResult {
+  ok: boolean
+  reasons: string[]
+  /** Fingerprint of the key that signed the report, when the signature verified. */
+  keyFingerprint?: string
+}
+
+/**
+ * Verifies a report: it validates against the schema, carries a valid signature (made by the
+ * given key, if any), and is internally consistent — its verdict follows from its checks, its
+ * counts add up and its thresholds are those of its named profile.
+ */
+export function verifyReport(doc: unknown, options: VerifyOptions = {}): VerifyResult {
+  const valid = validateReport(doc)
+  if (!valid.ok) return { ok: false, reasons: valid.errors.map(e => `schema: ${e}`) }
+  const report = doc as CertReport
+  const reasons: string[] = []
+  const signer = checkSignature(report, options, reasons)
+  reasons.push(...consistencyReasons(report))
+  const result: VerifyResult = { ok: reasons.length === 0, reasons }
+  if (signer !== undefined) result.keyFingerprint = signer
+  return result
+}
+
+function checkSignature(report: CertReport, options: VerifyOptions, reasons: string[]): string | undefined {
+  const sig = report.signature
+  if (sig === undefined) {
+    reasons.push('the report is not signed')
+    return undefined
+  }
+  let publicKey: KeyObject
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(sig.publicKey, 'base64'), format: 'der', type: 'spki' })
+  } catch {
+    reasons.push('signature.publicKey is not an SPKI public key')
+    return undefined
+  }
+  if (publicKey.asymmetricKeyType !== 'ed25519') {
+    reasons.push(`signature.publicKey is a ${publicKey.asymmetricKeyType ?? 'unknown'} key, not ed25519`)
+    return undefined
+  }
+  const fingerprint = keyFingerprint(publicKey)
+  if (fingerprint !== sig.keyFingerprint) {
+    reasons.push(`signature.keyFingerprint ${sig.keyFingerprint} is not the fingerprint of signature.publicKey (${fingerprint})`)
+    return undefined
+  }
+  if (!verify(null, signedBytes(report), publicKey, Buffer.from(sig.value, 'base64'))) {
+    reasons.push('the signature does not match the document: it was changed after signing')
+    return undefined
+  }
+  if (options.publicKeyPem !== undefined) {
+    const expected = keyFingerprint(createPublicKey(options.publicKeyPem))
+    if (expected !== fingerprint) {
+      reasons.push(`signed by key ${fingerprint}, not by the given key ${expected}`)
+      return undefined
+    }
+  }
+  return fingerprint
+}
+
+function consistencyReasons(report: CertReport): string[] {
+  const reasons: string[] = []
+  const certified = report.options?.certified ?? false
+  const expected = computeVerdict(report.checks, { certified })
+  if (expected.verdict !== report.verdict) {
+    reasons.push(`verdict is "${report.verdict}" but the checks give "${expected.verdict}"${expected.reasons.length > 0 ? ` (${expected.reasons[0]})` : ''}`)
+  }
+  if (report.counts !== undefined) {
+    const counts = countChecks(report.checks)
+    const wrong = (Object.keys(counts) as (keyof typeof counts)[]).filter(k => counts[k] !== report.counts![k])
+    if (wrong.length > 0) {
+      reasons.push(`counts do not add up to the checks: ${wrong.map(k => `${k} is ${report.counts![k]}, the checks give ${counts[k]}`).join(', ')}`)
+    }
+  }
+  const known = profileThresholds(report.profile.name)
+  if (known === undefined) {
+    reasons.push(`profile "${report.profile.name}" is not a known profile`)
+  } else {
+    const got = report.profile.thresholds
+    const names = new Set([...Object.keys(known), ...Object.keys(got)])
+    const diffs: string[] = []
+    for (const name of [...names].sort()) {
+      const want = (known as Readonly<Record<string, number>>)[name]
+      if (want === undefined) diffs.push(`${name} is not a threshold of the profile`)
+      else if (!Object.hasOwn(got, name)) diffs.push(`${name} is missing (the profile says ${want})`)
+      else if (got[name] !== want) diffs.push(`${name} is ${got[name]}, the profile says ${want}`)
+    }
+    if (diffs.length > 0) reasons.push(`thresholds differ from profile "${report.profile.name}": ${diffs.join(', ')}`)
+  }
+  return reasons
+}

@@ -1,0 +1,83 @@
+/**
+ * Reading and writing report files. Every report written is validated first: an invalid
+ * document is a fault of the harness and is refused rather than written.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join, basename } from 'node:path'
+import { createPublicKey, randomBytes } from 'node:crypto'
+import type { CertReport } from './document.js'
+import { KeyUnreadable, ReportInputInvalid, ReportInvalid, ReportUnreadable } from './errors.js'
+import { validateReport } from './validate.js'
+
+/** The report as written to a file: two-space indented JSON and a final newline. */
+export function serializeReport(doc: CertReport): string {
+  return `${JSON.stringify(doc, null, 2)}\n`
+}
+
+/**
+ * Validates `doc` and writes it to `path`, or to stdout when `path` is `-`. Throws
+ * `ReportInvalid` (exit code 3) without writing anything when the document is invalid.
+ * The file appears atomically: a reader never sees half a report.
+ */
+export async function writeReport(path: string, doc: CertReport): Promise<void> {
+  const result = validateReport(doc)
+  if (!result.ok) throw ReportInvalid(result.errors, path === '-' ? 'stdout' : path)
+  await writeTextAtomic(path, serializeReport(doc))
+}
+
+/** Writes text to `path` (stdout for `-`) through a temporary file renamed into place. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  if (path === '-') {
+    await new Promise<void>((resolve, reject) => process.stdout.write(text, err => (err ? reject(err) : resolve())))
+    return
+  }
+  await mkdir(dirname(path), { recursive: true })
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    await writeFile(tmp, text)
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+/** Reads and parses a JSON file; `ReportUnreadable` (exit code 2) when it cannot. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw ReportUnreadable(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message), err)
+  }
+  try {
+    return JSON.parse(text) as unknown
+  } catch (err) {
+    throw ReportUnreadable(file, `not JSON (${(err as Error).message})`, err)
+  }
+}
+
+/** Reads a report file and validates it; `ReportInputInvalid` (exit code 2) when it is not a report. */
+export async function readReport(file: string): Promise<CertReport> {
+  const doc = await readJsonFile(file)
+  const result = validateReport(doc)
+  if (!result.ok) throw ReportInputInvalid(file, result.errors)
+  return doc as CertReport
+}
+
+/** Reads a PEM public key file; `KeyUnreadable` (exit code 2) when it is missing or not a public key. */
+export async function readPublicKeyFile(file: string): Promise<string> {
+  let pem: string
+  try {
+    pem = await readFile(file, 'utf8')
+  } catch (err) {
+    throw KeyUnreadable(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message, err)
+  }
+  try {
+    createPublicKey(pem)
+  } catch (err) {
+    throw KeyUnreadable(file, 'not a PEM public key', err)
+  }
+  return pem
+}
