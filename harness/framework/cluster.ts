@@ -27,7 +27,7 @@ export interface ClusterOptions {
   readonly openTimeoutMs: number
   /** One filter per class per `host` (default) or per `disk`. */
   readonly classExclusivity: 'host' | 'disk'
-  /** Volatile write cache per drive (default 8 MiB; 0 = write-through). */
+  /** Volatile write cache per drive, bytes of journal (default 8 MiB; 0 = write-through). */
   readonly cacheBytes: number
   /** Command queueing: seeded reordering and completion delays (default off). */
   readonly reorder: { readonly seed: number; readonly maxDelayMs: number } | null
@@ -56,6 +56,7 @@ export class Cluster {
   readonly validator = new PolicyValidator()
   private readonly diskOwners = new Map<string, { vm: string; host: string }>()
   private readonly images = new Map<string, MemoryImage>()
+  private readonly journals = new Map<string, SharedArrayBuffer>()
 
   private constructor(readonly options: ClusterOptions) {
     this.sites.set('dr', new RecoverySite('dr'))
@@ -132,8 +133,8 @@ export class Cluster {
   }
 
   /** Cuts a host's power: workers end at once, unflushed writes are lost. */
-  async crashHost(name: string): Promise<void> {
-    await this.host(name).crash()
+  async crashHost(name: string, o: { seed?: number } = {}): Promise<number> {
+    return this.host(name).crash(o.seed)
   }
 
   /** Starts a host again from its directory (after a crash or a shutdown). */
@@ -230,17 +231,24 @@ export class Cluster {
   diskOwner(id: string): { vm: string; host: string } | undefined {
     return this.diskOwners.get(id)
   }
-  keepMemoryImage(id: string, img: MemoryImage): void {
-    this.images.set(id, img)
-  }
   /** The memory image of a disk (kept in this process across host reboots and VM crashes). */
-  memoryImage(id: string): MemoryImage {
+  memoryImage(id: string, fresh = false): MemoryImage {
     let img = this.images.get(id)
-    if (img === undefined) {
+    if (img === undefined || fresh) {
       img = newMemoryImage()
       this.images.set(id, img)
     }
     return img
+  }
+  /** The volatile cache journal of a memory disk. */
+  memoryJournal(id: string, fresh = false): SharedArrayBuffer | null {
+    if (this.options.cacheBytes <= 0) return null
+    let j = this.journals.get(id)
+    if (j === undefined || fresh) {
+      j = new SharedArrayBuffer(this.options.cacheBytes)
+      this.journals.set(id, j)
+    }
+    return j
   }
   diskImagePath(id: string): string {
     return path.join(this.options.dir, 'datastore', id, 'disk.img')

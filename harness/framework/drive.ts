@@ -1,11 +1,13 @@
 /**
  * A virtual drive in the VM worker: the block store, a bounded volatile write cache (a completed
- * write is durable only after a later flush, or when the cache writes it back because it is full),
- * optional command queueing (seeded reordering and completion delays) and injected faults.
+ * write is durable only after a later flush, or when the cache writes it back because it is full;
+ * see journal.ts for how a power cut is replayed), optional command queueing (seeded reordering and
+ * completion delays) and injected faults.
  */
 import type { IoError, IoOp } from '../sdk/index.js'
 import type { BlockStore } from './store.js'
 import { Rng } from './rng.js'
+import type { Journal } from './journal.js'
 
 /** What a drive needs of a request. `origin` 0 is the guest; n > 0 is the filter at layer n-1. */
 export interface DriveRequest {
@@ -36,18 +38,10 @@ export interface DriveFault {
 
 export interface DriveOptions {
   readonly capacity: number
-  /** Bytes of volatile write cache; 0 makes the drive write-through. */
-  readonly cacheBytes: number
   /** Command queueing: concurrent requests carried out in seeded random order, completions delayed. */
   readonly reorder: { readonly seed: number; readonly maxDelayMs: number } | null
 }
 
-interface Page {
-  data: Uint8Array
-  mask: number
-}
-
-const PAGE = 4096
 
 /** Counters a check can read back. */
 export interface DriveStats {
@@ -57,13 +51,9 @@ export interface DriveStats {
   unmaps: number
   /** Requests from filters (origin > 0) that arrived while the drive was stunned. */
   stunnedFilterIo: { op: IoOp; offset: number; length: number; origin: number; at: number }[]
-  writebacks: number
 }
 
 export class Drive {
-  private readonly cache = new Map<number, Page>()
-  private readonly spare: Page[] = []
-  private readonly maxPages: number
   private readonly rng: Rng | null
   private readonly maxDelayMs: number
   private queue: { req: DriveRequest; cb: DriveCallback }[] = []
@@ -72,10 +62,12 @@ export class Drive {
   private faultRng = new Rng(0x5eed)
   /** While true, filter I/O arriving here is recorded as a violation. */
   stunned = false
-  readonly stats: DriveStats = { reads: 0, writes: 0, flushes: 0, unmaps: 0, stunnedFilterIo: [], writebacks: 0 }
+  readonly stats: DriveStats = { reads: 0, writes: 0, flushes: 0, unmaps: 0, stunnedFilterIo: [] }
 
-  constructor(readonly store: BlockStore, readonly opts: DriveOptions) {
-    this.maxPages = Math.floor(opts.cacheBytes / PAGE)
+  private readonly readPre = (offset: number, into: Uint8Array): void => this.store.read(offset, into)
+
+  /** `journal` null makes the drive write-through (no volatile cache). */
+  constructor(readonly store: BlockStore, private readonly journal: Journal | null, readonly opts: DriveOptions) {
     this.rng = opts.reorder ? new Rng(opts.reorder.seed) : null
     this.maxDelayMs = opts.reorder?.maxDelayMs ?? 0
   }
@@ -165,114 +157,31 @@ export class Drive {
 
   read(offset: number, into: Uint8Array): void {
     this.store.read(offset, into)
-    if (this.cache.size === 0) return
-    const end = offset + into.length
-    for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
-      const page = this.cache.get(p)
-      if (page === undefined) continue
-      const base = p * PAGE
-      for (let s = 0; s < 8; s++) {
-        if ((page.mask & (1 << s)) === 0) continue
-        const so = base + s * 512
-        if (so + 512 <= offset || so >= end) continue
-        into.set(page.data.subarray(s * 512, s * 512 + 512), so - offset)
-      }
-    }
   }
 
   write(offset: number, src: Uint8Array): void {
-    if (this.maxPages === 0) {
-      this.store.write(offset, src)
-      return
-    }
-    const end = offset + src.length
-    for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
-      const base = p * PAGE
-      const from = Math.max(offset, base)
-      const to = Math.min(end, base + PAGE)
-      let page = this.cache.get(p)
-      if (page === undefined) {
-        if (this.cache.size >= this.maxPages) this.evictOne()
-        page = this.spare.pop() ?? { data: new Uint8Array(PAGE), mask: 0 }
-        page.mask = 0
-        this.cache.set(p, page)
-      }
-      page.data.set(src.subarray(from - offset, to - offset), from - base)
-      for (let s = (from - base) >> 9; s < (to - base) >> 9; s++) page.mask |= 1 << s
-    }
+    if (this.journal !== null && !this.journal.record(offset, src.length, this.readPre)) this.journal.reset()
+    this.store.write(offset, src)
   }
 
-  private evictOne(): void {
-    const first = this.cache.entries().next()
-    if (first.done) return
-    const [p, page] = first.value
-    this.writeBack(p, page)
-    this.cache.delete(p)
-    this.spare.push(page)
-  }
-
-  private writeBack(p: number, page: Page): void {
-    this.stats.writebacks++
-    if (page.mask === 0xff) {
-      this.store.write(p * PAGE, page.data)
-      return
-    }
-    let s = 0
-    while (s < 8) {
-      if ((page.mask & (1 << s)) === 0) { s++; continue }
-      let e = s
-      while (e < 8 && (page.mask & (1 << e)) !== 0) e++
-      this.store.write(p * PAGE + s * 512, page.data.subarray(s * 512, e * 512))
-      s = e
-    }
-  }
-
-  /** Writes the whole volatile cache back and makes the store durable. */
+  /** Makes every completed write durable. */
   flushAll(): void {
-    for (const [p, page] of this.cache) {
-      this.writeBack(p, page)
-      this.spare.push(page)
-    }
-    this.cache.clear()
     this.store.sync()
+    this.journal?.reset()
   }
 
   unmap(offset: number, length: number): void {
-    const end = offset + length
-    if (this.cache.size > 0) {
-      for (let p = Math.floor(offset / PAGE); p * PAGE < end; p++) {
-        const page = this.cache.get(p)
-        if (page === undefined) continue
-        const base = p * PAGE
-        for (let s = 0; s < 8; s++) {
-          const so = base + s * 512
-          if (so >= offset && so + 512 <= end) page.mask &= ~(1 << s)
-        }
-        if (page.mask === 0) {
-          this.cache.delete(p)
-          this.spare.push(page)
-        }
-      }
-    }
+    if (this.journal !== null && !this.journal.record(offset, length, this.readPre)) this.journal.reset()
     this.store.zero(offset, length)
   }
 
   /** Bytes written but not yet durable. */
   get dirtyBytes(): number {
-    let n = 0
-    for (const page of this.cache.values()) {
-      let m = page.mask
-      while (m) { n += 512; m &= m - 1 }
-    }
-    return n
-  }
-
-  /** Drops the volatile cache without writing it back: what a power cut does. */
-  dropCache(): void {
-    this.cache.clear()
+    return (this.journal?.pendingSectors ?? 0) * 512
   }
 
   close(): void {
     this.store.close()
+    this.journal?.medium.close()
   }
 }

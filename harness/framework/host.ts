@@ -23,7 +23,6 @@ import {
 import type { FilterInfo } from './inspect.js'
 import { writeJsonAtomic, readJson } from './persist.js'
 import type { Cluster } from './cluster.js'
-import { newMemoryImage } from './store.js'
 import { Vm, type VmDisk, type VmHostServices } from './vm.js'
 import type { LogEntry } from './worker-common.js'
 
@@ -121,6 +120,7 @@ export class Host {
           path: d.path,
           // memory disks live in this process: after a restart from the directory they come back empty
           image: d.backing === 'memory' ? this.cluster.memoryImage(d.id) : null,
+          journal: d.backing === 'memory' ? this.cluster.memoryJournal(d.id) : null,
           policy: d.policy,
           rules: [],
           allowCleartextFilters: false,
@@ -129,6 +129,8 @@ export class Host {
         this.cluster.registerDisk(d.id, vm.name, this.name)
       }
       this.vms.set(vm.name, vm)
+      // a journal left with entries means the process running this host was killed: power cut
+      vm.powerCut()
       if (v.poweredOn) this.wasPoweredOn.push(v.name)
     }
   }
@@ -319,8 +321,13 @@ export class Host {
       fs.ftruncateSync(fd, o.capacity)
       fs.closeSync(fd)
     }
-    const disk: VmDisk = { id, capacity: o.capacity, backing, path: file, image: backing === 'memory' ? newMemoryImage() : null, policy: null, rules: [], allowCleartextFilters: false }
-    if (disk.image) this.cluster.keepMemoryImage(id, disk.image)
+    const disk: VmDisk = {
+      id, capacity: o.capacity, backing, path: file,
+      image: backing === 'memory' ? this.cluster.memoryImage(id, true) : null,
+      journal: backing === 'memory' ? this.cluster.memoryJournal(id, true) : null,
+      policy: null, rules: [], allowCleartextFilters: false,
+    }
+    if (file !== null) fs.rmSync(`${file}.journal`, { force: true })
     vm.disks.set(id, disk)
     this.cluster.registerDisk(id, vmName, this.name)
     this.save()
@@ -405,12 +412,15 @@ export class Host {
   }
 
   /** A power cut: every worker ends at once; drives lose what was not yet durable. */
-  async crash(): Promise<void> {
+  async crash(seed?: number): Promise<number> {
     this.wasPoweredOn = [...this.vms.values()].filter(vm => vm.state === 'on').map(vm => vm.name)
     this.up = false
     for (const vm of this.vms.values()) await vm.terminate('host-crash', 'host crashed')
     for (const d of this.daemons.values()) await d.kill()
     this.daemons.clear()
+    let lost = 0
+    for (const vm of this.vms.values()) lost += vm.powerCut(seed)
+    return lost
   }
 
   private saveWasOn(): void {

@@ -30,7 +30,8 @@ export interface DiskSpec {
   id: string
   capacity: number
   backing: Backing
-  cacheBytes: number
+  /** The volatile write cache's journal; null = write-through. */
+  journal: { kind: 'shared'; sab: SharedArrayBuffer } | { kind: 'file'; path: string; size: number } | null
   reorder: { seed: number; maxDelayMs: number } | null
 }
 

@@ -57,6 +57,34 @@ export function memoryImageBytes(img: MemoryImage): number {
   return img.index.size * BLOCK
 }
 
+/** Writes into a main-thread image (replaying a power cut after the worker is gone). */
+export function writeMemoryImage(img: MemoryImage, offset: number, data: Uint8Array): void {
+  let pos = 0
+  while (pos < data.length) {
+    const abs = offset + pos
+    const block = Math.floor(abs / BLOCK)
+    const inBlock = abs - block * BLOCK
+    const n = Math.min(BLOCK - inBlock, data.length - pos)
+    const part = data.subarray(pos, pos + n)
+    let slot = img.index.get(block)
+    if (slot === undefined) {
+      if (part.every(b => b === 0)) { pos += n; continue }
+      slot = img.free.pop()
+      if (slot === undefined) {
+        slot = img.slabs.length * SLAB_BLOCKS
+        img.slabs.push(new SharedArrayBuffer(SLAB_BLOCKS * BLOCK))
+        for (let i = SLAB_BLOCKS - 1; i > 0; i--) img.free.push(slot + i)
+      }
+      const v = new Uint8Array(img.slabs[Math.floor(slot / SLAB_BLOCKS)]!)
+      v.fill(0, (slot % SLAB_BLOCKS) * BLOCK, (slot % SLAB_BLOCKS + 1) * BLOCK)
+      img.index.set(block, slot)
+    }
+    const v = new Uint8Array(img.slabs[Math.floor(slot / SLAB_BLOCKS)]!)
+    v.set(part, (slot % SLAB_BLOCKS) * BLOCK + inBlock)
+    pos += n
+  }
+}
+
 /** Reads from a main-thread image (for checks that compare disks with oracles). */
 export function readMemoryImage(img: MemoryImage, offset: number, length: number): Uint8Array {
   const out = new Uint8Array(length)

@@ -11,6 +11,7 @@ import type { CloseReason, DiskContext, DiskEvent, FilterInstance, FilterModule,
 import { DiskPath, type FaultRecord, type IoRequest, type Layer } from './chain.js'
 import { Drive } from './drive.js'
 import { FileStore, MemoryStore } from './store.js'
+import { FileJournalMedium, Journal, SharedJournalMedium } from './journal.js'
 import { FileSidecar, LinkClient, makeLogger, type LogEntry } from './worker-common.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
 
@@ -62,16 +63,18 @@ function scheduleReport(): void {
   reportScheduled = true
   setImmediate(() => {
     reportScheduled = false
-    if (faultBatch.length > 0) {
-      post({ t: 'faults', list: faultBatch })
-      faultBatch = []
-    }
+    postFaults()
     if (logBatch.length > 0 || logDropped > 0) {
       post({ t: 'log', list: logBatch, dropped: logDropped })
       logBatch = []
       logDropped = 0
     }
   })
+}
+function postFaults(): void {
+  if (faultBatch.length === 0) return
+  post({ t: 'faults', list: faultBatch })
+  faultBatch = []
 }
 function onFault(f: FaultRecord): void {
   if (faultBatch.length < 1000) faultBatch.push(f)
@@ -157,12 +160,16 @@ function buildDisk(spec: DiskSpec): OpenDisk {
           () => queueMicrotask(() => flushMem(d)),
         )
       : new FileStore(spec.backing.path, spec.capacity)
-  const drive = new Drive(store, { capacity: spec.capacity, cacheBytes: spec.cacheBytes, reorder: spec.reorder })
+  const j = spec.journal
+  const journal = j === null ? null : new Journal(j.kind === 'shared' ? new SharedJournalMedium(j.sab) : new FileJournalMedium(j.path, j.size))
+  const drive = new Drive(store, journal, { capacity: spec.capacity, reorder: spec.reorder })
   const path = new DiskPath(drive, { disk: spec.id, capacity: spec.capacity, ioTimeoutMs: data.ioTimeoutMs, onFault })
   d = {
     spec, path, drive, store, filters: [], sidecars: [],
     ioDone: (req, err) => {
       flushMem(d)
+      // a fault recorded for this I/O reaches the main thread before its completion does
+      if (faultBatch.length > 0) postFaults()
       post({ t: 'io', rid: req._tag, error: err, data: err === null && req._op === 'read' ? req._data : null })
     },
   }

@@ -8,7 +8,31 @@ import { IofError, VmPoweredOff, VmPoweredOn, WorkerFailed } from './errors.js'
 import type { ResolvedRule } from './policy.js'
 import { TRANSFORMING } from './policy.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
-import { applyMemoryUpdate, memoryImageBytes, readMemoryImage, type MemoryImage } from './store.js'
+import { applyMemoryUpdate, memoryImageBytes, readMemoryImage, writeMemoryImage, type MemoryImage } from './store.js'
+import { FileJournalMedium, Journal, SharedJournalMedium, type JournalMedium } from './journal.js'
+
+function withJournal(d: VmDisk, cacheBytes: number, fn: (m: JournalMedium) => void): void {
+  if (cacheBytes <= 0) return
+  if (d.journal) return fn(new SharedJournalMedium(d.journal))
+  if (d.path === null || !fs.existsSync(`${d.path}.journal`)) return
+  const m = new FileJournalMedium(`${d.path}.journal`, cacheBytes)
+  try {
+    fn(m)
+  } finally {
+    m.close()
+  }
+}
+
+function fileWriter(file: string): (offset: number, data: Uint8Array) => void {
+  return (offset, data) => {
+    const fd = fs.openSync(file, 'r+')
+    try {
+      fs.writeSync(fd, data, 0, data.length, offset)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+}
 import type { LogEntry } from './worker-common.js'
 
 /** The outcome of one guest I/O. */
@@ -46,6 +70,8 @@ export interface VmDisk {
   readonly path: string | null
   /** Shared blocks (memory-backed); kept by the main thread so the disk outlives its VM's worker. */
   readonly image: MemoryImage | null
+  /** The volatile cache's journal of a memory disk (file disks keep `<image>.journal`). */
+  readonly journal: SharedArrayBuffer | null
   policy: string | null
   rules: ResolvedRule[]
   allowCleartextFilters: boolean
@@ -189,7 +215,26 @@ export class Vm {
     this.state = 'off'
     this.lastPowerOff = { at: Date.now(), reason, detail }
     this.failPending(error, detail)
+    // the VM died, not the host: the drives kept power, so what they cached is not lost
+    this.commitJournals()
     this.services.changed()
+  }
+
+  /** Marks every write the drives hold as durable (they kept power). */
+  commitJournals(): void {
+    for (const d of this.disks.values()) withJournal(d, this.services.cacheBytes, m => Journal.commit(m))
+  }
+
+  /** Replays a power cut on every disk: unflushed writes are lost (all, or a seeded subset). */
+  powerCut(seed?: number): number {
+    let lost = 0
+    for (const d of this.disks.values()) {
+      withJournal(d, this.services.cacheBytes, m => {
+        const write = d.image ? (o: number, b: Uint8Array) => writeMemoryImage(d.image!, o, b) : fileWriter(d.path!)
+        lost += Journal.powerCut(m, write, seed)
+      })
+    }
+    return lost
   }
 
   private failPending(error: IoError, detail: string): void {
@@ -239,7 +284,7 @@ export class Vm {
       backing: d.image
         ? { kind: 'memory', slabs: d.image.slabs, pairs: [...d.image.index].flat(), free: d.image.free }
         : { kind: 'file', path: d.path! },
-      cacheBytes: this.services.cacheBytes,
+      journal: this.services.cacheBytes <= 0 ? null : d.image ? { kind: 'shared', sab: d.journal! } : { kind: 'file', path: `${d.path}.journal`, size: this.services.cacheBytes },
       reorder: this.services.reorderSeed(d.id),
     }
   }

@@ -1,0 +1,63 @@
+/**
+ * A replication filter for framework tests: instances post every completed write to the daemon,
+ * which records the order per disk, ships each write to the site named by the policy, and answers
+ * requests. `leakTimer` in the store makes stop() leave an interval behind.
+ */
+import type { Daemon, FilterModule, ReplicaTarget } from '../../harness/sdk/index.js'
+
+const mod: FilterModule = {
+  abiVersion: 1,
+  name: 'echo',
+  vendor: 'TEST',
+  version: '1.0.0',
+  class: 'replication',
+  policySchema: { type: 'object', properties: { site: { type: 'string', default: 'dr' }, rpoSeconds: { type: 'integer', minimum: 2, default: 15 } } },
+  async daemon(ctx): Promise<Daemon> {
+    const seen = new Map<string, number[]>()
+    const targets = new Map<string, Promise<ReplicaTarget>>()
+    const chains = new Map<string, Promise<void>>()
+    const leak = (await ctx.store.size()) > 0
+    const t = leak ? setInterval(() => {}, 1000) : null
+    return {
+      message(from, m: any) {
+        if (m.kind === 'write') {
+          const list = seen.get(from.disk) ?? []
+          list.push(m.seq)
+          seen.set(from.disk, list)
+          let tp = targets.get(m.site)
+          if (!tp) { tp = ctx.targets.connect(m.site); targets.set(m.site, tp) }
+          const prev = chains.get(from.disk) ?? Promise.resolve()
+          const next = prev.then(async () => (await tp!).write(from.disk, m.offset, new Uint8Array(m.buf))).catch(() => {})
+          chains.set(from.disk, next)
+          return
+        }
+        if (m.kind === 'seen') return { vm: from.vm, seqs: seen.get(from.disk) ?? [] }
+        if (m.kind === 'drain') return chains.get(from.disk)
+        if (m.kind === 'boom') throw new Error('daemon refuses')
+        if (m.kind === 'connect') return ctx.targets.connect(m.site).then(() => 'connected', (e: Error) => `refused: ${e.message}`)
+        return undefined
+      },
+      stop() {
+        if (!leak && t) clearInterval(t)
+      },
+    }
+  },
+  async open(disk) {
+    let seq = 0
+    const r = await disk.daemon!.request({ kind: 'connect', site: disk.policy.site })
+    disk.log.info('connect', { r })
+    await disk.daemon!.request({ kind: 'boom' }).then(
+      () => disk.log.info('boom answered'),
+      (e: Error) => disk.log.warn('boom rejected', { message: e.message }),
+    )
+    return {
+      done(io, outcome) {
+        if (io.op !== 'write' || !outcome.ok) return
+        const copy = io.data!.slice()
+        disk.daemon!.post({ kind: 'write', seq: seq++, offset: io.offset, site: disk.policy.site, buf: copy.buffer }, [copy.buffer])
+      },
+      event() {},
+    }
+  },
+}
+export default mod

@@ -1,0 +1,2 @@
+import { faulty } from './faulty.js'
+export default faulty('throw')

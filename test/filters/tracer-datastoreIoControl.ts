@@ -1,0 +1,2 @@
+import { tracer } from './tracer.js'
+export default tracer('datastoreIoControl')
