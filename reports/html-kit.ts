@@ -120,6 +120,7 @@ button { font: inherit; }
   .no-print { display: none !important; }
   a { color: inherit; text-decoration: none; }
   h2 { break-after: avoid; }
+  th, td { padding: .25rem .45rem; }
   tr, .card { break-inside: avoid; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }

@@ -127,12 +127,27 @@ function checkRow(c: CheckResult): string {
   const message = c.message === undefined || c.message === '' ? '' : `<div class="msg ${c.status}">${esc(c.message)}</div>`
   const evidence = c.evidence === undefined
     ? ''
-    : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary><pre>${esc(JSON.stringify(c.evidence, null, 2))}</pre></details>`
+    : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary>${evidenceTable(c.evidence)}</details>`
   return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}">
 <td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span></td>
 <td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${evidence}</td>
 <td class="num c-time">${c.status === 'skipped' && c.durationMs === 0 ? '—' : esc(fmtDuration(c.durationMs))}</td>
 </tr>`
+}
+
+/**
+ * Evidence as a table of its top-level fields, so a stack trace or a hex dump reads with its
+ * real line breaks; nested values are shown as indented JSON.
+ */
+function evidenceTable(evidence: Record<string, unknown>): string {
+  const rows = Object.entries(evidence).map(([k, v]) => {
+    let cell: string
+    if (typeof v === 'string') cell = v.includes('\n') ? `<pre>${esc(v)}</pre>` : `<span class="sv">${esc(v)}</span>`
+    else if (v !== null && typeof v === 'object') cell = `<pre>${esc(JSON.stringify(v, null, 2))}</pre>`
+    else cell = `<code>${esc(JSON.stringify(v))}</code>`
+    return `<tr data-key="${esc(k)}"><th><code>${esc(k)}</code></th><td>${cell}</td></tr>`
+  })
+  return `<table class="kv">${rows.join('')}</table>`
 }
 
 function performanceSection(doc: CertReport): string {
@@ -383,7 +398,12 @@ tr.check.failed { background: #fff8f7; } tr.check.errored { background: #fdf8ff;
 .msg.passed { border-color: var(--line); color: var(--muted); }
 details.evidence { margin-top: .35rem; }
 details.evidence summary { cursor: pointer; color: var(--accent); font-size: .88rem; }
-details.evidence pre { margin: .35rem 0 0; padding: .6rem; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; overflow: auto; max-height: 24rem; font: .82rem/1.45 var(--mono); white-space: pre-wrap; word-break: break-word; }
+details.evidence table.kv { margin-top: .35rem; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; border-collapse: separate; border-spacing: 0; font-size: .85rem; }
+.kv th, .kv td { border-bottom: 1px solid #e6eaef; padding: .3rem .55rem; }
+.kv tr:last-child th, .kv tr:last-child td { border-bottom: 0; }
+.kv th { width: 1%; white-space: nowrap; font-weight: 500; color: var(--muted); }
+.kv .sv { word-break: break-word; }
+.kv pre { margin: 0; overflow: auto; max-height: 20rem; font: .8rem/1.45 var(--mono); white-space: pre-wrap; word-break: break-word; }
 .sub-h { font-size: 1.05rem; margin: 1.6rem 0 .3rem; }
 .note { margin: .2rem 0 .8rem; font-size: .9rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 14px; }
@@ -456,7 +476,7 @@ code.hash { font-size: .78rem; word-break: break-all; }
   .top .sub, .eyebrow, .top h1 .ver, .top code { color: #333; }
   tr.check[hidden], tbody.suite[hidden] { display: table-row-group !important; }
   tr.check[hidden] { display: table-row !important; }
-  details.evidence pre { max-height: none; overflow: visible; }
+  .kv pre { max-height: none; overflow: visible; }
   .grid { grid-template-columns: 1fr 1fr; }
   .card { border-color: #bbb; }
   .run { grid-template-columns: 1fr 1fr; }

@@ -157,6 +157,11 @@ async function swapInto(staging: string, outDir: string): Promise<void> {
   if (moved) await rm(old, { recursive: true, force: true })
 }
 
+/** `36 passed · 1 failed · 4 skipped`, leaving out the statuses no check has. */
+function countsLine(c: CheckCounts): string {
+  return (['passed', 'failed', 'errored', 'skipped'] as const).filter(s => s === 'passed' || c[s] > 0).map(s => `${c[s]} ${s}`).join(' · ')
+}
+
 /** Numeric-aware version order: 1.10.0 after 1.9.2. */
 function compareVersions(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true })
@@ -174,7 +179,7 @@ function renderListing(listing: Listing): string {
 <td><a href="${esc(e.page)}" data-testid="report-link"><b>${esc(e.name)}</b></a><div class="fid"><code>${esc(e.filterId)}</code></div></td>
 <td>${esc(e.version)}</td>
 <td>${esc(e.class)}</td>
-<td><span class="badge ${e.verdict}">${e.verdict === 'ready' ? 'Ready' : 'Not ready'}</span><div class="muted small">${e.counts.passed}/${e.counts.total} passed</div></td>
+<td><span class="badge ${e.verdict}">${e.verdict === 'ready' ? 'Ready' : 'Not ready'}</span><div class="muted small">${countsLine(e.counts)}</div></td>
 <td class="nowrap">${esc(fmtDate(e.startedAt).slice(0, 10))}</td>
 <td class="nowrap">${esc(e.tool.name)} ${esc(e.tool.version)}</td>
 <td class="nowrap"><a href="${esc(e.json)}">JSON</a></td>

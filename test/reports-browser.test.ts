@@ -94,12 +94,14 @@ test('clicking a failed check reveals its evidence; status buttons filter the ro
   const { page, errors } = await open(await writeReportPage(doc, 'report.html'))
   try {
     const row = page.locator(`tr[data-check-id="${failed.id}"]`)
-    const evidence = row.locator('details.evidence pre')
+    const evidence = row.locator('details.evidence table.kv')
     assert.equal(await evidence.isVisible(), false)
     await row.locator('details.evidence summary').click()
     assert.equal(await evidence.isVisible(), true)
-    const shown = JSON.parse((await evidence.textContent())!) as Record<string, unknown>
-    assert.deepEqual(shown, failed.evidence)
+    for (const [k, v] of Object.entries(failed.evidence!)) {
+      const cell = (await evidence.locator(`tr[data-key="${k}"] td`).textContent())!
+      assert.equal(cell, typeof v === 'string' ? v : JSON.stringify(v), k)
+    }
 
     await page.locator('button[data-filter="failed"]').click()
     const visible = page.locator('tr[data-check-id]:visible')
@@ -114,7 +116,10 @@ test('clicking a failed check reveals its evidence; status buttons filter the ro
     const errored = doc.checks.find(c => c.status === 'errored')!
     await page.locator('button[data-filter="passed"]').click()
     await page.locator(`[data-testid=reasons] a[data-goto="${errored.id}"]`).click()
-    assert.equal(await page.locator(`tr[data-check-id="${errored.id}"] details.evidence pre`).isVisible(), true)
+    const stderr = page.locator(`tr[data-check-id="${errored.id}"] details.evidence tr[data-key="stderr"] pre`)
+    assert.equal(await stderr.isVisible(), true)
+    // Multi-line strings keep their line breaks.
+    assert.equal(await stderr.textContent(), errored.evidence!['stderr'])
     assert.deepEqual(errors, [])
   } finally {
     await page.close()
@@ -128,8 +133,9 @@ test('vendor strings are shown as text, never as markup', { skip }, async () => 
     assert.equal(await page.locator('header img').count(), 0)
     assert.equal(await page.getByTestId('filter-vendor').textContent(), doc.filter.vendor)
     assert.equal(await page.getByTestId('filter-name').textContent(), doc.filter.name)
-    const note = await page.locator('tr[data-check-id="performance.latency"] pre').textContent()
-    assert.match(note!, /<b>markup<\/b> & \\"quotes\\"/)
+    const note = await page.locator('tr[data-check-id="performance.latency"] tr[data-key="note"] td').textContent()
+    assert.equal(note, 'Vendor note with <b>markup</b> & "quotes" must show as text')
+    assert.equal(await page.locator('tr[data-check-id="performance.latency"] td b').count(), 0)
     assert.deepEqual(errors, [])
     assert.ok(requests.every(u => u.startsWith('file:')), requests.join('\n'))
   } finally {
