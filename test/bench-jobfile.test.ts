@@ -1,0 +1,283 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BenchErrorCode, JobFileError } from '../harness/bench/errors.js'
+import { FIO_ENGINE_OPTIONS, FIO_OPTIONS, lookupEngineOption, lookupOption, optionSupport } from '../harness/bench/fio-options.js'
+import { jobPhases, parseJobFile, parseJobText, type JobSpec } from '../harness/bench/jobfile.js'
+
+const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/fio-examples')
+const example = (name: string): JobSpec[] => parseJobFile(path.join(EXAMPLES, name))
+const text = (t: string, env: Record<string, string> = {}): JobSpec[] => parseJobText(t, { file: 'job.fio', env })
+const ignoredNames = (j: JobSpec): string[] => j.ignored.map((i) => i.option)
+
+function scratchDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-jobfile-'))
+}
+
+function throwsJob(fn: () => unknown, code: string, match: RegExp): JobFileError {
+  let caught: unknown
+  try {
+    fn()
+  } catch (err) {
+    caught = err
+  }
+  assert.ok(caught instanceof JobFileError, `expected a JobFileError, got ${String(caught)}`)
+  assert.equal(caught.code, code, caught.message)
+  assert.match(caught.message, match)
+  assert.ok(!caught.message.includes('\n'), 'one line')
+  return caught
+}
+
+test('every fio example file parses', () => {
+  const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.fio'))
+  assert.ok(files.length >= 10)
+  for (const f of files) assert.ok(example(f).length >= 1, f)
+})
+
+test('ssd-test.fio gives four stonewalled jobs in four groups and phases', () => {
+  const jobs = example('ssd-test.fio')
+  assert.deepEqual(jobs.map((j) => j.name), ['seq-read', 'rand-read', 'seq-write', 'rand-write'])
+  assert.deepEqual(jobs.map((j) => j.rw), ['read', 'randread', 'write', 'randwrite'])
+  assert.deepEqual(jobs.map((j) => j.groupId), [0, 1, 2, 3])
+  assert.ok(jobs.every((j) => j.stonewall && j.iodepth === 4 && j.size === 10 * 2 ** 30 && j.runtimeMs === 60_000 && !j.timeBased))
+  assert.deepEqual(jobPhases(jobs).map((p) => p.map((j) => j.name)), [['seq-read'], ['rand-read'], ['seq-write'], ['rand-write']])
+  assert.deepEqual(ignoredNames(jobs[0]!), ['ioengine', 'direct', 'directory', 'filename'])
+  assert.deepEqual(jobs[0]!.ignored.map((i) => i.line), [15, 18, 20, 21])
+})
+
+test('fio-rand-RW.fio is a 60/40 random mix with numjobs 4, time based for 900 s', () => {
+  const [job, ...rest] = example('fio-rand-RW.fio')
+  assert.equal(rest.length, 0)
+  assert.equal(job!.name, 'file1', "a [global] name= does not rename jobs (fio uses the section's name)")
+  assert.equal(job!.rw, 'randrw')
+  assert.equal(job!.readPct, 60)
+  assert.equal(job!.numjobs, 4)
+  assert.equal(job!.iodepth, 16)
+  assert.deepEqual(job!.bs.read, { kind: 'fixed', bs: 4096 })
+  assert.equal(job!.size, 10 * 2 ** 30)
+  assert.equal(job!.runtimeMs, 900_000)
+  assert.equal(job!.timeBased, true)
+  assert.deepEqual(ignoredNames(job!), ['filename', 'direct', 'ioengine'])
+  assert.deepEqual(job!.jobOptions, { size: '10G', ioengine: 'libaio', iodepth: '16' })
+  assert.equal(job!.globalOptions.rwmixwrite, '40')
+})
+
+test('the other examples resolve as fio reads them', () => {
+  const aio = example('aio-read.fio')
+  assert.deepEqual(aio.map((j) => j.iodepth), [4, 32, 8, 16])
+  assert.ok(aio.every((j) => j.rw === 'randread' && j.size === 512 * 2 ** 20 && j.groupId === 0 && !j.stonewall))
+  assert.deepEqual(aio[0]!.bs.write, { kind: 'fixed', bs: 128 * 1024 })
+  assert.deepEqual(ignoredNames(aio[2]!), ['ioengine', 'buffered', 'directory'])
+  assert.equal(jobPhases(aio).length, 1, 'jobs without stonewall run side by side')
+
+  const [verify] = example('basic-verify.fio')
+  assert.equal(verify!.verify, 'crc32c')
+  assert.equal(verify!.doVerify, true)
+  assert.equal(verify!.size, null, 'no size: the whole disk')
+  assert.deepEqual(ignoredNames(verify!), ['direct', 'ioengine', 'filename'])
+
+  const [nul] = example('null.fio')
+  assert.equal(nul!.norandommap, true)
+  assert.equal(nul!.size, 100 * 2 ** 30)
+  assert.deepEqual(ignoredNames(nul!), ['gtod_reduce', 'ioengine'])
+
+  const [seqRw] = example('fio-seq-RW.fio')
+  assert.equal(seqRw!.rw, 'rw')
+  assert.equal(seqRw!.readPct, 60)
+  assert.deepEqual(seqRw!.bs.read, { kind: 'fixed', bs: 256 * 1024 })
+  assert.equal(example('fio-seq-read.fio')[0]!.readPct, 100)
+  assert.equal(example('fio-rand-write.fio')[0]!.readPct, 0)
+  assert.equal(example('fio-seq-write.fio')[0]!.numjobs, 1)
+})
+
+test('every option of the fio table, aliases included, has exactly one treatment', () => {
+  for (const o of FIO_OPTIONS) {
+    for (const word of [o.name, ...o.aliases]) {
+      const found = lookupOption(word)
+      assert.ok(found !== undefined, `${word} has no class`)
+      assert.equal(found.canonical, o.name)
+    }
+    assert.ok(optionSupport(o.name) !== undefined, o.name)
+  }
+  for (const o of FIO_ENGINE_OPTIONS) assert.ok(lookupEngineOption(o.name) !== undefined)
+  assert.equal(lookupOption('readwrite')!.canonical, 'rw')
+  assert.equal(lookupOption('blocksize')!.canonical, 'bs')
+  assert.equal(lookupOption('wait_for_previous')!.canonical, 'stonewall')
+  assert.equal(lookupOption('timeout')!.canonical, 'runtime')
+})
+
+test('a word that is not a fio option is an error naming the file and line, with a suggestion', () => {
+  const err = throwsJob(() => text('[job]\nrw=read\niodepht=4\n'), BenchErrorCode.JobUnknownOption, /^job\.fio:3: "iodepht" is not a fio option.*did you mean "iodepth"/)
+  assert.equal(err.file, 'job.fio')
+  assert.equal(err.line, 3)
+  throwsJob(() => text('[global]\nfrobnicate=1\n[job]\n'), BenchErrorCode.JobUnknownOption, /job\.fio:2: "frobnicate"/)
+})
+
+test('comments: whole-line and trailing, with ; and #', () => {
+  const [j] = text('# header\n; another\n[job] ; trailing on a section\nrw=randwrite # trailing\nbs=8k;trailing\n  ; indented comment\niodepth = 8 \n')
+  assert.equal(j!.rw, 'randwrite')
+  assert.deepEqual(j!.bs.write, { kind: 'fixed', bs: 8192 })
+  assert.equal(j!.iodepth, 8, 'blanks around = are allowed')
+})
+
+test('bare flags, and options that need a value', () => {
+  const [j] = text('[job]\nrw=randread\ntime_based\nruntime=5\nnorandommap\nstonewall\ngroup_reporting\n')
+  assert.equal(j!.timeBased, true)
+  assert.equal(j!.norandommap, true)
+  assert.equal(j!.stonewall, true)
+  throwsJob(() => text('[job]\ndirect\n'), BenchErrorCode.JobMissingValue, /job\.fio:2: option direct needs a value/)
+  throwsJob(() => text('[job]\nbs\n'), BenchErrorCode.JobMissingValue, /job\.fio:2:/)
+  throwsJob(() => text('[job]\ntime_based=yes\nruntime=1\n'), BenchErrorCode.JobBadValue, /job\.fio:2: time_based=yes/)
+})
+
+test('sizes: suffixes, kb_base and the forms that are refused', () => {
+  const size = (v: string, extra = ''): number | null => text(`[job]\n${extra}size=${v}\n`)[0]!.size
+  assert.equal(size('4k'), 4096)
+  assert.equal(size('4K'), 4096)
+  assert.equal(size('4kb'), 4096)
+  assert.equal(size('10G'), 10 * 2 ** 30)
+  assert.equal(size('512m'), 512 * 2 ** 20)
+  assert.equal(size('1M'), 2 ** 20)
+  assert.equal(size('2t'), 2 * 2 ** 40)
+  assert.equal(size('4096'), 4096)
+  assert.equal(size('0x1000'), 4096)
+  assert.equal(size('4KiB'), 4000, "fio's default kb_base=1024 inverts IEC prefixes")
+  assert.equal(size('4k', 'kb_base=1000\n'), 4000)
+  assert.equal(size('4KiB', 'kb_base=1000\n'), 4096)
+  throwsJob(() => size('50%'), BenchErrorCode.JobBadValue, /job\.fio:2: size=50%: .*percentages/)
+  throwsJob(() => size('1.5m'), BenchErrorCode.JobBadValue, /fractional sizes .* write 1536k/)
+  throwsJob(() => size('3x'), BenchErrorCode.JobBadValue, /unknown size suffix "x"/)
+  throwsJob(() => size('0'), BenchErrorCode.JobBadValue, /must be above 0/)
+  throwsJob(() => text('[job]\nkb_base=512\n'), BenchErrorCode.JobBadValue, /kb_base=512/)
+})
+
+test('durations: runtime and ramp_time suffixes, seconds by default', () => {
+  const rt = (v: string): number | null => text(`[job]\nruntime=${v}\n`)[0]!.runtimeMs
+  assert.equal(rt('900'), 900_000)
+  assert.equal(rt('15m'), 900_000, 'm is minutes, as in fio')
+  assert.equal(rt('1h'), 3_600_000)
+  assert.equal(rt('500ms'), 500)
+  assert.equal(rt('250us'), 0.25)
+  assert.equal(rt('2d'), 172_800_000)
+  assert.equal(rt('0'), null, 'runtime=0 means no limit')
+  assert.equal(text('[job]\nramp_time=2s\n')[0]!.rampMs, 2000)
+  throwsJob(() => rt('10x'), BenchErrorCode.JobBadValue, /unknown time unit "x"/)
+  throwsJob(() => text('[job]\ntime_based\n'), BenchErrorCode.JobBadValue, /job\.fio:2: time_based needs a runtime/)
+})
+
+test('block sizes: per direction, ranges and splits', () => {
+  const bs = (line: string): JobSpec['bs'] => text(`[job]\n${line}\n`)[0]!.bs
+  assert.deepEqual(bs('bs=8k,32k'), { read: { kind: 'fixed', bs: 8192 }, write: { kind: 'fixed', bs: 32768 } })
+  assert.deepEqual(bs('bs=,8k'), { read: { kind: 'fixed', bs: 4096 }, write: { kind: 'fixed', bs: 8192 } })
+  assert.deepEqual(bs('blocksize=64k').read, { kind: 'fixed', bs: 65536 })
+  assert.deepEqual(bs('bs=4k-64k').read, { kind: 'range', min: 4096, max: 65536 }, 'a range in bs means bsrange')
+  assert.deepEqual(bs('bsrange=4k-16k,8k:32k'), { read: { kind: 'range', min: 4096, max: 16384 }, write: { kind: 'range', min: 8192, max: 32768 } })
+  assert.deepEqual(bs('bssplit=4k/50:64k/50').write, { kind: 'split', entries: [{ bs: 4096, pct: 50 }, { bs: 65536, pct: 50 }] })
+  assert.deepEqual(bs('bssplit=4k/50:64k/50,8k/100'), {
+    read: { kind: 'split', entries: [{ bs: 4096, pct: 50 }, { bs: 65536, pct: 50 }] },
+    write: { kind: 'fixed', bs: 8192 },
+  })
+  assert.deepEqual(bs('bssplit=4k/30:8k/:16k/').read, { kind: 'split', entries: [{ bs: 4096, pct: 30 }, { bs: 8192, pct: 35 }, { bs: 16384, pct: 35 }] })
+  assert.deepEqual(bs('bssplit=4k/50:64k/50\nbs=8k').read.kind, 'split', 'bssplit wins over bs, as in fio')
+  throwsJob(() => bs('bssplit=4k/60:8k/60'), BenchErrorCode.JobBadValue, /percentages add up to 120/)
+  throwsJob(() => bs('bs=1000'), BenchErrorCode.JobBadValue, /job\.fio:2: block size 1000 .* multiple of 512/)
+  throwsJob(() => bs('bsrange=64k-4k'), BenchErrorCode.JobBadValue, /low end is above the high end/)
+})
+
+test('rw, rwmix and verify values', () => {
+  assert.equal(text('[job]\nrw=randrw\nrwmixwrite=30\n')[0]!.readPct, 70)
+  assert.equal(text('[job]\nreadwrite=randrw\n')[0]!.readPct, 50)
+  assert.equal(text('[job]\nrw=readwrite\n')[0]!.rw, 'rw')
+  assert.equal(text('[job]\nrw=write\nverify=md5\n')[0]!.verify, 'md5')
+  assert.equal(text('[job]\nrw=write\nverify=crc32c-intel\n')[0]!.verify, 'crc32c')
+  assert.equal(text('[job]\nrw=write\nverify=0\n')[0]!.verify, null)
+  throwsJob(() => text('[job]\nrw=randtrim\n'), BenchErrorCode.JobUnsupportedOption, /rw=randtrim: trim workloads/)
+  throwsJob(() => text('[job]\nrw=randread:8\n'), BenchErrorCode.JobUnsupportedOption, /":8" offset modifier/)
+  throwsJob(() => text('[job]\nrw=sideways\n'), BenchErrorCode.JobBadValue, /rw=sideways: not an I\/O pattern/)
+  throwsJob(() => text('[job]\nverify=sha256\n'), BenchErrorCode.JobUnsupportedOption, /verify=sha256: iofcert bench implements verify=crc32c/)
+  throwsJob(() => text('[job]\nverify=sha9\n'), BenchErrorCode.JobBadValue, /verify=sha9: not a fio verify type/)
+  throwsJob(() => text('[job]\nrwmixread=101\n'), BenchErrorCode.JobBadValue, /out of range/)
+})
+
+test('fio options that change the workload are refused, unless set to their off value', () => {
+  throwsJob(() => text('[job]\nrate_iops=2000\n'), BenchErrorCode.JobUnsupportedOption, /job\.fio:2: rate_iops=2000: rate limits are not implemented/)
+  throwsJob(() => text('[job]\nthinktime=100\n'), BenchErrorCode.JobUnsupportedOption, /think time/)
+  throwsJob(() => text('[job]\nrandom_distribution=zipf:1.2\n'), BenchErrorCode.JobUnsupportedOption, /uniform random offsets/)
+  const [j] = text('[job]\nrate_iops=0\nfsync=0\nthinktime=0\nrandom_distribution=random\n')
+  assert.deepEqual(j!.ignored.map((i) => [i.option, i.reason]), [
+    ['rate_iops', 'no effect at this value'],
+    ['fsync', 'no effect at this value'],
+    ['thinktime', 'no effect at this value'],
+  ])
+})
+
+test('engine options are valid only with their engine', () => {
+  const [j] = text('[job]\nioengine=libaio\nuserspace_reap\n')
+  assert.match(j!.ignored[1]!.reason, /option of ioengine=libaio/)
+  throwsJob(() => text('[job]\nioengine=libaio\nhipri\n'), BenchErrorCode.JobUnknownOption, /job\.fio:3: "hipri" is an option of ioengine=.*io_uring.*not of ioengine=libaio/)
+  throwsJob(() => text('[job]\nioengine=cpuio\n'), BenchErrorCode.JobUnsupportedOption, /ioengine=cpuio does no block I\/O/)
+})
+
+test('[global] applies to the jobs after it; repeated sections are separate jobs; name= renames only in a job', () => {
+  const jobs = text('[global]\nbs=8k\nname=ignored\n[a]\n[a]\nname=renamed\n[global]\niodepth=4\n[b]\nnew_group\n[c]\nstonewall\n')
+  assert.deepEqual(jobs.map((j) => j.name), ['a', 'renamed', 'b', 'c'])
+  assert.deepEqual(jobs.map((j) => j.iodepth), [1, 1, 4, 4])
+  assert.ok(jobs.every((j) => j.bs.read.kind === 'fixed' && j.bs.read.bs === 8192))
+  assert.deepEqual(jobs.map((j) => j.groupId), [0, 0, 1, 2])
+  assert.deepEqual(jobPhases(jobs).map((p) => p.length), [3, 1])
+})
+
+test('include pulls options into the section, relative to the including file', () => {
+  const dir = scratchDir()
+  fs.mkdirSync(path.join(dir, 'sub'))
+  fs.writeFileSync(path.join(dir, 'sub', 'common.fio'), '; shared settings\nbs=16k\ninclude deeper.fio\n')
+  fs.writeFileSync(path.join(dir, 'sub', 'deeper.fio'), 'iodepth=12 # from two levels down\n')
+  fs.writeFileSync(path.join(dir, 'main.fio'), '[global]\ninclude sub/common.fio\n[job]\nrw=randread\n')
+  const [j] = parseJobFile(path.join(dir, 'main.fio'))
+  assert.deepEqual(j!.bs.read, { kind: 'fixed', bs: 16384 })
+  assert.equal(j!.iodepth, 12)
+
+  fs.writeFileSync(path.join(dir, 'bad.fio'), '[job]\ninclude sub/bogus.fio\n')
+  fs.writeFileSync(path.join(dir, 'sub', 'bogus.fio'), 'bs=4k\nnot_an_option=1\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'bad.fio')), BenchErrorCode.JobUnknownOption, /sub[/\\]bogus\.fio:2: "not_an_option"/)
+
+  fs.writeFileSync(path.join(dir, 'loop.fio'), '[job]\ninclude loop.fio\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'loop.fio')), BenchErrorCode.JobInclude, /include cycle/)
+  fs.writeFileSync(path.join(dir, 'sections.fio'), '[job]\ninclude sub/with-section.fio\n')
+  fs.writeFileSync(path.join(dir, 'sub', 'with-section.fio'), '[other]\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'sections.fio')), BenchErrorCode.JobInclude, /with-section\.fio:1: sections are not allowed/)
+  fs.writeFileSync(path.join(dir, 'outside.fio'), 'include sub/common.fio\n[job]\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'outside.fio')), BenchErrorCode.JobSyntax, /outside\.fio:1: include outside of a \[section\]/)
+  fs.writeFileSync(path.join(dir, 'missing.fio'), '[job]\ninclude nowhere.fio\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'missing.fio')), BenchErrorCode.JobRead, /missing\.fio:2: cannot read included file nowhere\.fio/)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('${VAR} expands from the environment; an unset one is named when it breaks a value', () => {
+  const [j] = text('[job]\nsize=${SIZE}\nbs=${BS}k\nfilename=${UNSET_DEV}\n', { SIZE: '64m', BS: '16' })
+  assert.equal(j!.size, 64 * 2 ** 20)
+  assert.deepEqual(j!.bs.read, { kind: 'fixed', bs: 16384 })
+  assert.equal(j!.ignored[0]!.value, '', 'fio expands an unset variable to nothing')
+  throwsJob(() => text('[job]\nsize=${NOPE}\n'), BenchErrorCode.JobBadValue, /job\.fio:2: size=: empty value \(environment variable NOPE not set\)/)
+})
+
+test('command-line overrides: --runtime replaces the file runtime and makes the jobs time based', () => {
+  const file = path.join(EXAMPLES, 'ssd-test.fio')
+  const jobs = parseJobFile(file, { overrides: { runtime: '10' } })
+  assert.ok(jobs.every((j) => j.runtimeMs === 10_000 && j.timeBased))
+  assert.equal(jobs[0]!.globalOptions.runtime, '10')
+  const [j] = parseJobFile(path.join(EXAMPLES, 'fio-rand-RW.fio'), { overrides: { runtime: '2s', iodepth: '32' } })
+  assert.equal(j!.runtimeMs, 2000)
+  assert.equal(j!.iodepth, 32)
+  throwsJob(() => parseJobFile(file, { overrides: { runtme: '10' } }), BenchErrorCode.JobUnknownOption, /^<command line>: "runtme" is not a fio option/)
+})
+
+test('structural errors are located', () => {
+  throwsJob(() => text('rw=read\n[job]\n'), BenchErrorCode.JobSyntax, /job\.fio:1: option outside of a \[section\]/)
+  throwsJob(() => text('[job\n'), BenchErrorCode.JobSyntax, /job\.fio:1: malformed section header/)
+  throwsJob(() => text('[global]\nbs=4k\n'), BenchErrorCode.JobNoJobs, /^job\.fio: no job section/)
+  throwsJob(() => parseJobFile('/nonexistent/x.fio'), BenchErrorCode.JobRead, /cannot read job file/)
+})
