@@ -11,27 +11,34 @@ import { validateReport } from './validate.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /**
- * JSON with object keys sorted recursively (by UTF-16 code unit) and no whitespace. Values
- * serialize as JSON.stringify would: `undefined` members are dropped, `toJSON` is honoured.
+ * JSON with object keys sorted recursively (by UTF-16 code unit) and no whitespace: the bytes a
+ * signature covers, byte for byte the canonicalisation of package descriptors. Members whose
+ * value is `undefined` are left out; anything else JSON cannot represent (non-finite numbers,
+ * bigint, functions, `undefined` in an array) throws a TypeError naming where it is.
  */
 export function canonicalJson(value: unknown): string {
-  if (value !== null && typeof value === 'object') {
-    const withToJson = value as { toJSON?: () => unknown }
-    if (typeof withToJson.toJSON === 'function') return canonicalJson(withToJson.toJSON())
-    if (Array.isArray(value)) {
-      return `[${value.map(v => (isOmitted(v) ? 'null' : canonicalJson(v))).join(',')}]`
-    }
-    const obj = value as Record<string, unknown>
-    const keys = Object.keys(obj).filter(k => !isOmitted(obj[k])).sort()
-    return `{${keys.map(k => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
-  }
-  const text = JSON.stringify(value)
-  if (text === undefined) throw new TypeError(`canonicalJson: ${typeof value} has no JSON form`)
-  return text
+  return canonical(value, '')
 }
 
-function isOmitted(v: unknown): boolean {
-  return v === undefined || typeof v === 'function' || typeof v === 'symbol'
+function canonical(value: unknown, at: string): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${at || '/'} is not a finite number`)
+      return JSON.stringify(value)
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map((v, i) => canonical(v, `${at}/${i}`)).join(',')}]`
+      const obj = value as Record<string, unknown>
+      // Sorting the keys here, not rebuilding the object: JavaScript enumerates integer-like keys first.
+      const keys = Object.keys(obj).filter(k => obj[k] !== undefined).sort()
+      return `{${keys.map(k => `${JSON.stringify(k)}:${canonical(obj[k], `${at}/${k}`)}`).join(',')}}`
+    }
+    default:
+      throw new TypeError(`canonicalJson: ${at || '/'} is a ${typeof value}, not a JSON value`)
+  }
 }
 
 /** SHA-256 hex of a public key's SPKI DER: the fingerprint reports and packages show. */
