@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander'
 import { registerPackageCommands } from './package.js'
 import { registerReportCommands } from './reports.js'
 import { registerDemoCommand } from './demo.js'
+import { registerCertifyCommand } from './certify.js'
 import { TOOL_VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .version(TOOL_VERSION)
     .showHelpAfterError('(run iofcert --help for usage)')
     .exitOverride()
+  registerCertifyCommand(program)
   registerDemoCommand(program)
   registerPackageCommands(program)
   registerReportCommands(program)

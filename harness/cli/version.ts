@@ -1,4 +1,2 @@
-/** The tool's version, read from package.json once. */
-import { readFileSync } from 'node:fs'
-
-export const TOOL_VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+/** The tool's version (one source: the certify layer reads package.json). */
+export { TOOL_VERSION } from '../certify/version.js'

@@ -1,0 +1,71 @@
+/**
+ * Runs one check: applicability, skips with their reason, a time budget, classification of what
+ * went wrong (the filter's fault is `failed`, the harness's is `errored`) and teardown.
+ */
+import type { CheckResult } from '../../reports/document.js'
+import { isIofError } from '../framework/errors.js'
+import { CheckContext, checkSeed, type RunOptions } from './context.js'
+import { appliesTo, CheckFailure, type CheckArtifacts, type CheckDef, type CheckOutcome } from './registry.js'
+import type { SubjectData } from './subject.js'
+
+/** A check's result plus what it adds to the report. */
+export interface ExecutedCheck {
+  readonly result: CheckResult
+  readonly artifacts?: CheckArtifacts
+}
+
+/** Codes of framework errors that a misbehaving filter causes (they fail the check, not the harness). */
+const FILTER_FAULTS = new Set(['OpenFailed', 'WorkerFailed', 'DaemonFailed', 'IoFailed', 'VmPoweredOff', 'PolicyParamsInvalid', 'ModuleInvalid', 'AbiVersionMismatch', 'FilterInUse', 'EDAEMON'])
+
+/** Whether a check counts for `ready` in this run. */
+export function isRequired(def: CheckDef, subject: SubjectData, o: RunOptions): boolean {
+  if (def.required === 'when-upgrade-from') return o.upgradeFrom !== null
+  if (def.required === 'when-signed-level') return subject.signatureRequired
+  return def.required
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000
+
+export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOptions): Promise<ExecutedCheck> {
+  const t0 = performance.now()
+  const seed = checkSeed(o.seed, def.id)
+  const base = { id: def.id, suite: def.suite, title: def.title, required: isRequired(def, subject, o) }
+  const done = (outcome: CheckOutcome, ctx?: CheckContext): ExecutedCheck => {
+    const evidence = outcome.evidence || ctx?.noted.length ? { seed, ...outcome.evidence, ...(ctx?.noted.length ? { notes: ctx.noted } : {}) } : undefined
+    const result: CheckResult = {
+      ...base,
+      status: outcome.status,
+      durationMs: Math.round(performance.now() - t0),
+      ...(outcome.message !== undefined ? { message: outcome.message } : {}),
+      ...(evidence !== undefined ? { evidence } : {}),
+    }
+    const artifacts = outcome.status === 'passed' || outcome.status === 'failed' ? outcome.artifacts : undefined
+    return artifacts ? { result, artifacts } : { result }
+  }
+  if (!appliesTo(def, subject.cls)) {
+    return done({ status: 'skipped', message: `applies to ${def.classes === 'all' ? 'all' : def.classes.join(', ')} filters; this filter is ${subject.cls}` })
+  }
+  if (def.needsInstall !== false && subject.info === null) {
+    return done({ status: 'skipped', message: `not run: ${subject.refusedBecause}` })
+  }
+  const ctx = new CheckContext(def.id, seed, subject, o)
+  const budget = def.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    const outcome = await Promise.race([
+      def.run(ctx),
+      new Promise<CheckOutcome>(resolve => {
+        timer = setTimeout(() => resolve({ status: 'failed', message: `the check did not finish within ${budget / 1000} s: the filter hangs or is far too slow`, evidence: { budgetMs: budget } }), budget)
+      }),
+    ])
+    return done(outcome, ctx)
+  } catch (e) {
+    if (e instanceof CheckFailure) return done({ status: 'failed', message: e.message, evidence: e.evidence }, ctx)
+    if (isIofError(e) && FILTER_FAULTS.has(e.code)) return done({ status: 'failed', message: e.message, evidence: { code: e.code, ...e.details } }, ctx)
+    const err = e as Error
+    return done({ status: 'errored', message: `the harness failed: ${err?.message ?? String(e)}`, evidence: { stack: String(err?.stack ?? '').split('\n').slice(0, 6) } }, ctx)
+  } finally {
+    clearTimeout(timer)
+    await ctx.dispose()
+  }
+}

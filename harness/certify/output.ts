@@ -1,0 +1,40 @@
+/** Writes a run's report in the formats asked for; every JSON report is schema-checked first. */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { CertReport } from '../../reports/document.js'
+import { renderHtml } from '../../reports/html.js'
+import { renderJunit } from '../../reports/junit.js'
+import { signReport } from '../../reports/sign.js'
+import { validateReport } from '../../reports/validate.js'
+import { writeReport, writeTextAtomic } from '../../reports/write.js'
+import { IofError } from '../framework/errors.js'
+
+export interface OutputOptions {
+  /** JSON report path, or '-' for stdout. */
+  readonly json?: string
+  readonly html?: string
+  readonly junit?: string
+  /** Ed25519 private key (PEM file) to sign the report with. */
+  readonly sign?: string
+}
+
+/** Signs (when asked), validates and writes the report; returns the document as written. */
+export async function writeOutputs(doc: CertReport, o: OutputOptions): Promise<CertReport> {
+  let out = doc
+  if (o.sign !== undefined) {
+    let pem: string
+    try {
+      pem = fs.readFileSync(o.sign, 'utf8')
+    } catch (e) {
+      throw new IofError('BadInput', `cannot read signing key ${o.sign}: ${(e as Error).message}`, {}, { exitCode: 2 })
+    }
+    out = signReport(doc, pem)
+  }
+  const v = validateReport(out)
+  if (!v.ok) throw new IofError('ReportInvalid', `the harness produced an invalid report (a harness bug): ${v.errors.join('; ')}`, {}, { exitCode: 3 })
+  for (const p of [o.json, o.html, o.junit]) if (p !== undefined && p !== '-') fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true })
+  if (o.json !== undefined) await writeReport(o.json, out)
+  if (o.html !== undefined) await writeTextAtomic(o.html, renderHtml(out))
+  if (o.junit !== undefined) await writeTextAtomic(o.junit, renderJunit(out))
+  return out
+}
