@@ -1,0 +1,70 @@
+/**
+ * Packages a negative-control (or any test) filter module as a signed .tgz the way a vendor would,
+ * so the certification harness sees it exactly as it sees a real package.
+ */
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { buildPackage, generateKeyPair, readPrivateKey } from '../../harness/framework/package/index.js'
+
+const keyDir = path.join(os.tmpdir(), 'iofcert-test-keys')
+
+async function testKey(): Promise<string> {
+  if (!fs.existsSync(path.join(keyDir, 'private.pem'))) {
+    try {
+      await generateKeyPair(keyDir)
+    } catch {
+      // another test process made it first
+    }
+  }
+  return readPrivateKey(path.join(keyDir, 'private.pem'))
+}
+
+/** The compiled path of a control module in test/controls. */
+export function controlModule(name: string): string {
+  return fileURLToPath(new URL(`../controls/${name}.js`, import.meta.url))
+}
+
+/**
+ * Builds a signed package from a compiled module file. The descriptor is taken from the module's
+ * own fields unless `descriptor` overrides them (to make a mismatch on purpose).
+ */
+export async function packageModule(modulePath: string, o: { descriptor?: Record<string, unknown>; outDir?: string; sign?: boolean } = {}): Promise<string> {
+  const mod = ((await import(pathToFileURL(modulePath).href)) as { default: Record<string, unknown> }).default
+  const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-ctl-'))
+  fs.copyFileSync(modulePath, path.join(stage, 'filter.js'))
+  const descriptor = {
+    descriptorVersion: 1,
+    name: mod.name,
+    vendor: mod.vendor,
+    version: mod.version,
+    class: mod.class,
+    summary: `test filter ${String(mod.name)}`,
+    releaseDate: '2026-11-01',
+    abiVersion: mod.abiVersion,
+    entry: 'filter.js',
+    acceptanceLevel: 'PartnerSupported',
+    install: { maintenanceMode: false, reboot: false },
+    upgrade: { maintenanceMode: false, reboot: false },
+    uninstall: { maintenanceMode: false, reboot: false },
+    ...o.descriptor,
+  }
+  fs.writeFileSync(path.join(stage, 'descriptor.json'), JSON.stringify(descriptor, null, 2))
+  const outDir = o.outDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-ctlpkg-'))
+  const built = await buildPackage(stage, { ...(o.sign === false ? {} : { keyPem: await testKey() }), out: path.join(outDir, `${String(mod.name)}.tgz`) })
+  fs.rmSync(stage, { recursive: true, force: true })
+  return built.path
+}
+
+/** The bundled, signed reference package (built by `npm run build`). */
+export function referencePackage(name: 'passthrough' | 'cache' | 'cdp'): string {
+  return fileURLToPath(new URL(`../../packages/${name}.tgz`, import.meta.url)) // dist/packages
+}
+
+/** Certifies a package programmatically (quick) and returns the report's check statuses by id. */
+export async function certifyStatuses(pkg: string, o: { grep?: string; seed?: number; upgradeFrom?: string } = {}): Promise<{ statuses: Record<string, string>; doc: import('../../reports/document.js').CertReport }> {
+  const { certify } = await import('../../harness/certify/runner.js')
+  const doc = await certify({ package: pkg, quick: true, seed: o.seed ?? 1, ...(o.grep ? { grep: o.grep } : {}), ...(o.upgradeFrom ? { upgradeFrom: o.upgradeFrom } : {}) })
+  return { statuses: Object.fromEntries(doc.checks.map(c => [c.id, c.status])), doc }
+}
