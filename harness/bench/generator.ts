@@ -1,0 +1,759 @@
+/**
+ * The I/O generator: drives one job on one disk, keeping `iodepth` I/Os in flight through a
+ * submit function it is given, until the job's size is done or its runtime has elapsed.
+ *
+ * It runs in the VM's worker thread next to the filter chain and is on the hot path, so per I/O
+ * it allocates nothing: no closure, no Promise, no buffer. Slots are indices into typed arrays,
+ * buffers are reused, randomness is a seeded xoshiro128**, and one clock read serves as both a
+ * completion time and the issue time of the I/O issued right after it.
+ *
+ * Contract with the caller:
+ * - `submit(op, offset, length, data, tag)` starts one I/O; `data` is the payload of a write or
+ *   the buffer a read fills. It belongs to the caller until it calls `complete(tag, error)`.
+ * - `complete(tag, error)` may be called from inside `submit` (synchronous completion) or later;
+ *   both work, and a synchronous disk cannot grow the stack: completions during `submit` only
+ *   free the slot, and the issuing loop that called `submit` goes on.
+ */
+import { getRandomValues } from 'node:crypto'
+import { BenchError, BenchErrorCode } from './errors.js'
+import { LatencyHistogram, type HistogramJSON } from './histogram.js'
+import type { BlockSizes, BsSplitEntry, JobSpec, RwMode, VerifyKind } from './jobfile.js'
+import { FIO_DEFAULT_SEED } from './jobfile.js'
+import { RandomPermutation, Xoshiro128, deriveSeed } from './prng.js'
+import { VERIFY_HEADER_BYTES, checkVerifyChunk, writeVerifyHeader, type VerifyFailure } from './verify-header.js'
+
+export type { VerifyFailure, VerifyField } from './verify-header.js'
+
+/** The two operations the generator issues. */
+export type GeneratorOp = 'read' | 'write'
+
+/** Starts one I/O; see the module comment for the ownership of `data`. */
+export type SubmitFn = (op: GeneratorOp, offset: number, length: number, data: Uint8Array, tag: number) => void
+
+/** What one generator runs. Defaults are fio's. */
+export interface GeneratorOptions {
+  readonly rw: RwMode
+  /** Percent of reads in `rw`/`randrw` jobs (default 50). */
+  readonly rwmixread?: number
+  /** One block size for both directions (default 4096), or the sizes of each direction. */
+  readonly bs?: number | { readonly read: BlockSizes; readonly write: BlockSizes }
+  /** Weighted block sizes for both directions; wins over `bs`. */
+  readonly bssplit?: readonly BsSplitEntry[]
+  readonly iodepth?: number
+  /** Bytes of the disk. */
+  readonly capacity: number
+  /** Start of the job's region (default 0). */
+  readonly offset?: number
+  /** Bytes of the region (default: to the end of the disk). */
+  readonly size?: number | null
+  /** Bytes of I/O to do per loop (default `size`). */
+  readonly ioSize?: number | null
+  /** Stop after this many I/Os. */
+  readonly numberIos?: number | null
+  /** Passes over `ioSize` (default 1). */
+  readonly loops?: number
+  /** Stop after this long, not counting ramp time. */
+  readonly runtimeMs?: number | null
+  /** Keep going until `runtimeMs` even when the size is done (needs `runtimeMs`). */
+  readonly timeBased?: boolean
+  /** Leave the first `rampMs` out of the statistics. */
+  readonly rampMs?: number
+  readonly verify?: VerifyKind | null
+  /** For write-only jobs with `verify`: read everything back at the end (default true). */
+  readonly doVerify?: boolean
+  /** Random offsets may repeat within a pass (default: each block once per pass). */
+  readonly norandommap?: boolean
+  /** PRNG seed (default fio's 0x89). */
+  readonly seed?: number
+  /** When false, `seed` is ignored and a fresh one drawn (reported in the result). */
+  readonly randrepeat?: boolean
+}
+
+/** Statistics of one direction. */
+export interface DirectionResult {
+  readonly ioBytes: number
+  readonly totalIos: number
+  /** I/Os completed with an error (not in the statistics). */
+  readonly errors: number
+  /** Time this direction was active after the ramp, ms. */
+  readonly runtimeMs: number
+  readonly iops: number
+  readonly bwBytes: number
+  /** Issue → completion latencies, ns. */
+  readonly latency: HistogramJSON
+  readonly minNs: number
+  readonly maxNs: number
+  readonly meanNs: number
+  readonly stddevNs: number
+}
+
+/** The first I/O that failed. */
+export interface IoFailure {
+  readonly op: GeneratorOp
+  readonly offset: number
+  readonly length: number
+  readonly error: string
+}
+
+/** What verification did. */
+export interface VerifySummary {
+  readonly kind: VerifyKind
+  /** Bytes per verify chunk (the smallest write size). */
+  readonly chunkBytes: number
+  readonly checkedChunks: number
+  readonly failures: number
+  /** The first failures (at most 16), in the order found. */
+  readonly first: readonly VerifyFailure[]
+}
+
+interface ResultBase {
+  /** The seed actually used (drawn when randrepeat is off), for reproducing the run. */
+  readonly seed: number
+  /** From the end of the ramp to the last completion, ms. */
+  readonly runtimeMs: number
+  readonly read: DirectionResult
+  readonly write: DirectionResult
+  /** Most I/Os ever in flight at once. */
+  readonly maxInflight: number
+  /** Completions for tags that were not in flight (a caller bug), ignored. */
+  readonly spuriousCompletions: number
+  readonly verify: VerifySummary | null
+}
+
+/** The outcome of one generator run; failures are recorded here, not thrown. */
+export type GeneratorResult = ResultBase &
+  (
+    | { readonly status: 'ok' }
+    | { readonly status: 'io-error'; readonly message: string; readonly error: IoFailure }
+    | { readonly status: 'verify-failed'; readonly message: string; readonly failure: VerifyFailure }
+  )
+
+const READ = 0
+const WRITE = 1
+const MAIN = 0
+const VERIFY = 1
+/** expectGen value of a chunk whose content is unknown (its write failed). */
+const UNKNOWN_GEN = 0xffffffff
+const MAX_VERIFY_CHUNKS = 2 ** 25
+const MAX_FAILURES_KEPT = 16
+const SIZE_TABLE = 1000
+
+/** Drives one job on one disk. Construct, then `run()` once. */
+export class IoGenerator {
+  /** The options as resolved (defaults applied). */
+  readonly seed: number
+  readonly iodepth: number
+  private readonly submitFn: SubmitFn
+  private readonly rng: Xoshiro128
+
+  // workload shape
+  private readonly mixed: boolean
+  private readonly onlyOp: number
+  private readonly readThreshold: number
+  private readonly random: boolean
+  private readonly useMap: boolean
+  private readonly base: number
+  private readonly regionSize: number
+  private readonly sizes: readonly number[]
+  private readonly readSizes: Uint16Array
+  private readonly writeSizes: Uint16Array
+  private readonly spanRead: Float64Array
+  private readonly spanWrite: Float64Array
+  private readonly alignRead: number
+  private readonly alignWrite: number
+  private readonly slotSize: number
+  private perm: RandomPermutation | null
+  private seqRead = 0
+  private seqWrite = 0
+  private readonly byteLimit: number
+  private readonly countLimit: number
+  private readonly runtimeMs: number
+  private readonly rampMs: number
+
+  // slots
+  private readonly buffer: Uint8Array
+  private readonly maxLen: number
+  private readonly views: (Uint8Array | undefined)[]
+  private readonly freeStack: Int32Array
+  private freeTop: number
+  private readonly slotBusy: Uint8Array
+  private readonly slotOp: Uint8Array
+  private readonly slotSizeIndex: Uint16Array
+  private readonly slotOff: Float64Array
+  private readonly slotT0: Float64Array
+  private readonly slotGen: Uint32Array
+
+  // progress
+  private phase = MAIN
+  private started = false
+  private finished = false
+  private pumping = false
+  private stopIssuing = false
+  private userStopped = false
+  private exhausted = false
+  private havePending = false
+  private pOp = 0
+  private pOff = 0
+  private pSize = 0
+  private inflight = 0
+  private maxInflight = 0
+  private issued = 0
+  private bytesIssued = 0
+  private spurious = 0
+  private lastNow = 0
+  private clockStale = true
+  private startT = 0
+  private rampEnd = 0
+  private deadline = Infinity
+  private lastDone = 0
+  private resolve: ((r: GeneratorResult) => void) | null = null
+  private reject: ((e: unknown) => void) | null = null
+
+  // statistics
+  private readonly histRead = new LatencyHistogram()
+  private readonly histWrite = new LatencyHistogram()
+  private bytesRead = 0
+  private bytesWritten = 0
+  private iosRead = 0
+  private iosWritten = 0
+  private errRead = 0
+  private errWrite = 0
+  private firstRead = 0
+  private firstWrite = 0
+  private lastRead = 0
+  private lastWrite = 0
+  private firstError: IoFailure | null = null
+
+  // verify
+  private readonly verifyKind: VerifyKind | null
+  private readonly verifyPass: boolean
+  private readonly verifyForeign: boolean
+  private readonly chunk: number
+  private readonly chunkSizeIndex: number
+  private readonly expectGen: Uint32Array | null
+  private readonly wbusy: Uint8Array | null
+  private readonly rbusy: Uint16Array | null
+  private readonly dataViews: DataView[]
+  private readonly seedTag: number
+  private writeGen = 0
+  private verifyCursor = 0
+  private checked = 0
+  private failures = 0
+  private readonly failureList: VerifyFailure[] = []
+
+  constructor(options: GeneratorOptions, submit: SubmitFn) {
+    const o = options
+    const bad = (msg: string): never => {
+      throw new BenchError(BenchErrorCode.GeneratorOptions, `generator options: ${msg}`)
+    }
+    const intOpt = (name: string, v: number, min: number): number => {
+      if (!Number.isSafeInteger(v) || v < min) bad(`${name} = ${v}: must be a whole number ≥ ${min}`)
+      return v
+    }
+    this.submitFn = submit
+    this.iodepth = intOpt('iodepth', o.iodepth ?? 1, 1)
+    intOpt('capacity', o.capacity, 512)
+    const offset = intOpt('offset', o.offset ?? 0, 0)
+    if (offset >= o.capacity) bad(`offset ${offset} is at or beyond the disk's end (${o.capacity} bytes)`)
+    const size = intOpt('size', o.size ?? o.capacity - offset, 1)
+    if (offset + size > o.capacity) bad(`the region ${offset} + ${size} bytes ends beyond the disk's ${o.capacity} bytes`)
+    this.base = offset
+    this.regionSize = size
+
+    if (o.randrepeat === false) {
+      const w = getRandomValues(new Uint32Array(2))
+      this.seed = (w[0]! & 0x1fffff) * 4294967296 + w[1]!
+    } else {
+      this.seed = intOpt('seed', o.seed ?? FIO_DEFAULT_SEED, 0)
+    }
+    this.rng = new Xoshiro128(this.seed)
+
+    // direction
+    const readPct = o.rw === 'read' || o.rw === 'randread' ? 100 : o.rw === 'write' || o.rw === 'randwrite' ? 0 : (o.rwmixread ?? 50)
+    if (!(readPct >= 0 && readPct <= 100)) bad(`rwmixread = ${readPct}: must be 0 … 100`)
+    this.mixed = readPct > 0 && readPct < 100
+    this.onlyOp = readPct === 0 ? WRITE : READ
+    this.readThreshold = Math.round((readPct / 100) * 4294967296)
+    this.random = o.rw === 'randread' || o.rw === 'randwrite' || o.rw === 'randrw'
+
+    // block sizes: one list of distinct sizes, and per direction a table of indices into it
+    // (weights by repetition), so picking a size is one PRNG draw and one load
+    const dirSizes = resolveBlockSizes(o, bad)
+    const sizes: number[] = []
+    const indexOf = (n: number): number => {
+      let i = sizes.indexOf(n)
+      if (i < 0) i = sizes.push(n) - 1
+      return i
+    }
+    const table = (b: BlockSizes): Uint16Array => {
+      if (b.kind === 'fixed') return Uint16Array.of(indexOf(b.bs))
+      if (b.kind === 'range') {
+        const list: number[] = []
+        for (let s = b.min; s <= b.max; s += b.min) list.push(indexOf(s))
+        return Uint16Array.from(list)
+      }
+      const t = new Uint16Array(SIZE_TABLE)
+      let at = 0
+      let acc = 0
+      b.entries.forEach((e, i) => {
+        acc += e.pct
+        const end = i === b.entries.length - 1 ? SIZE_TABLE : Math.round((acc / 100) * SIZE_TABLE)
+        const idx = indexOf(e.bs)
+        while (at < end) t[at++] = idx
+      })
+      return t
+    }
+    const usesRead = readPct > 0
+    const usesWrite = readPct < 100
+    this.readSizes = table(dirSizes.read)
+    this.writeSizes = table(dirSizes.write)
+    if (sizes.length > 65535) bad('too many distinct block sizes')
+    this.sizes = sizes
+    const used = [...(usesRead ? this.readSizes : []), ...(usesWrite ? this.writeSizes : [])].map((i) => sizes[i]!)
+    for (const s of sizes) if (s % 512 !== 0 || s <= 0) bad(`block size ${s} is not a positive multiple of 512`)
+    const maxLen = Math.max(...used)
+    const minLen = Math.min(...used)
+    if (maxLen > size) bad(`block size ${maxLen} is larger than the region (${size} bytes)`)
+    this.maxLen = Math.max(...sizes)
+    this.slotSize = maxLen
+    // norandommap offsets align to the direction's smallest block, as fio's default blockalign.
+    const minOf = (t: Uint16Array): number => Math.min(...[...t].map((i) => sizes[i]!))
+    this.alignRead = minOf(this.readSizes)
+    this.alignWrite = minOf(this.writeSizes)
+    const spans = (align: number): Float64Array => Float64Array.from(sizes, (s) => (s <= size ? Math.floor((size - s) / align) + 1 : 1))
+    this.spanRead = spans(this.alignRead)
+    this.spanWrite = spans(this.alignWrite)
+
+    // offsets
+    this.useMap = this.random && o.norandommap !== true
+    if (this.useMap) {
+      const slots = Math.floor(size / maxLen)
+      if (slots > 0x80000000) bad(`the region has ${slots} blocks of ${maxLen} bytes, above the random map's 2^31; set norandommap`)
+      this.perm = new RandomPermutation(slots, this.rng)
+    } else {
+      this.perm = null
+    }
+
+    // stop conditions
+    if (o.timeBased === true && !(o.runtimeMs !== null && o.runtimeMs !== undefined && o.runtimeMs > 0)) bad('timeBased needs runtimeMs')
+    const loops = intOpt('loops', o.loops ?? 1, 1)
+    let perLoop = o.ioSize ?? size
+    // A fixed block size covers whole blocks only, as fio: the tail short of a block is skipped.
+    if (used.every((s) => s === maxLen)) perLoop = Math.max(maxLen, perLoop - (perLoop % maxLen))
+    this.byteLimit = o.timeBased === true ? Infinity : perLoop * loops
+    this.countLimit = o.numberIos !== null && o.numberIos !== undefined && o.numberIos > 0 ? o.numberIos : Infinity
+    this.runtimeMs = o.runtimeMs !== null && o.runtimeMs !== undefined && o.runtimeMs > 0 ? o.runtimeMs : Infinity
+    this.rampMs = o.rampMs ?? 0
+    if (!(this.rampMs >= 0)) bad(`rampMs = ${o.rampMs}: must be ≥ 0`)
+
+    // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's)
+    const depth = this.iodepth
+    this.buffer = new Uint8Array(depth * this.maxLen)
+    const words = new Uint32Array(this.buffer.buffer, 0, this.buffer.byteLength >>> 2)
+    const fill = new Xoshiro128(deriveSeed(this.seed, 0x62756666))
+    for (let i = 0; i < words.length; i++) words[i] = fill.next()
+    this.views = new Array<Uint8Array | undefined>(depth * sizes.length)
+    this.freeStack = new Int32Array(depth)
+    for (let i = 0; i < depth; i++) this.freeStack[i] = depth - 1 - i
+    this.freeTop = depth
+    this.slotBusy = new Uint8Array(depth)
+    this.slotOp = new Uint8Array(depth)
+    this.slotSizeIndex = new Uint16Array(depth)
+    this.slotOff = new Float64Array(depth)
+    this.slotT0 = new Float64Array(depth)
+    this.slotGen = new Uint32Array(depth)
+
+    // verify
+    this.verifyKind = o.verify ?? null
+    this.seedTag = this.seed >>> 0
+    if (this.verifyKind !== null) {
+      const writeLens = [...this.writeSizes].map((i) => sizes[i]!)
+      const chunk = usesWrite ? Math.min(...writeLens) : minLen
+      if (usesWrite && writeLens.some((s) => s % chunk !== 0)) bad(`verify needs every write size to be a multiple of the smallest (${chunk})`)
+      if (chunk < VERIFY_HEADER_BYTES[this.verifyKind]) bad(`verify needs blocks of at least ${VERIFY_HEADER_BYTES[this.verifyKind]} bytes`)
+      const chunks = Math.floor(size / chunk)
+      if (chunks > MAX_VERIFY_CHUNKS) bad(`verify over ${chunks} chunks of ${chunk} bytes needs too much state; use a smaller size or larger blocks`)
+      this.chunk = chunk
+      this.chunkSizeIndex = indexOf(chunk)
+      this.expectGen = new Uint32Array(chunks)
+      this.wbusy = new Uint8Array(chunks)
+      this.rbusy = new Uint16Array(chunks)
+      this.dataViews = Array.from({ length: depth }, (_, s) => new DataView(this.buffer.buffer, s * this.maxLen, this.maxLen))
+    } else {
+      this.chunk = 0
+      this.chunkSizeIndex = 0
+      this.expectGen = null
+      this.wbusy = null
+      this.rbusy = null
+      this.dataViews = []
+    }
+    this.verifyPass = this.verifyKind !== null && o.doVerify !== false && readPct === 0
+    // A read-only job with verify checks data some earlier job wrote: header and checksum only.
+    this.verifyForeign = this.verifyKind !== null && readPct === 100
+  }
+
+  /** Runs the job; resolves with the result once the last I/O has completed. Call once. */
+  run(): Promise<GeneratorResult> {
+    if (this.started) return Promise.reject(new BenchError(BenchErrorCode.GeneratorOptions, 'IoGenerator.run() called twice'))
+    this.started = true
+    return new Promise<GeneratorResult>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+      this.startT = performance.now()
+      this.lastNow = this.startT
+      this.clockStale = false
+      this.rampEnd = this.startT + this.rampMs
+      this.deadline = this.rampEnd + this.runtimeMs
+      this.lastDone = this.startT
+      this.pump()
+    })
+  }
+
+  /** Stops issuing; `run()` resolves once the I/Os in flight have completed. */
+  stop(): void {
+    this.stopIssuing = true
+    this.userStopped = true
+    if (!this.pumping && this.inflight === 0 && this.started) this.pump()
+  }
+
+  /** I/Os in flight now. */
+  get inFlight(): number {
+    return this.inflight
+  }
+
+  /** Reports the completion of the I/O submitted with `tag`; `error` null for success. */
+  complete(tag: number, error: string | null): void {
+    const t = performance.now()
+    this.lastNow = t
+    this.clockStale = false
+    if (this.slotBusy[tag] !== 1) {
+      this.spurious++
+      return
+    }
+    this.slotBusy[tag] = 0
+    this.freeStack[this.freeTop++] = tag
+    this.inflight--
+    this.lastDone = t
+    const op = this.slotOp[tag]!
+    const len = this.sizes[this.slotSizeIndex[tag]!]!
+    if (error === null) {
+      if (t >= this.rampEnd) {
+        const t0 = this.slotT0[tag]!
+        if (op === READ) {
+          if (this.iosRead === 0) this.firstRead = t0 > this.rampEnd ? t0 : this.rampEnd
+          this.histRead.record((t - t0) * 1e6)
+          this.bytesRead += len
+          this.iosRead++
+          this.lastRead = t
+        } else {
+          if (this.iosWritten === 0) this.firstWrite = t0 > this.rampEnd ? t0 : this.rampEnd
+          this.histWrite.record((t - t0) * 1e6)
+          this.bytesWritten += len
+          this.iosWritten++
+          this.lastWrite = t
+        }
+      }
+    } else {
+      this.onError(tag, op, len, error)
+    }
+    if (this.expectGen !== null) this.afterVerifyIo(tag, op, len, error === null)
+    if (t >= this.deadline && this.phase === MAIN) this.stopIssuing = true
+    if (!this.pumping) this.pump()
+  }
+
+  // ---- issuing ----
+
+  private pump(): void {
+    if (this.finished) return
+    this.pumping = true
+    try {
+      const depth = this.iodepth
+      const nSizes = this.sizes.length
+      while (this.inflight < depth && !this.stopIssuing) {
+        if (!this.havePending) {
+          if (!(this.phase === MAIN ? this.nextIo() : this.nextVerifyIo())) {
+            this.exhausted = true
+            break
+          }
+        }
+        if (this.expectGen !== null && this.conflicts()) {
+          // Overlapping a write in flight: wait for a completion, then issue this same I/O.
+          this.havePending = true
+          break
+        }
+        this.havePending = false
+        const slot = this.freeStack[--this.freeTop]!
+        const op = this.pOp
+        const off = this.pOff
+        const si = this.pSize
+        const len = this.sizes[si]!
+        const vi = slot * nSizes + si
+        let view = this.views[vi]
+        if (view === undefined) {
+          const at = slot * this.maxLen
+          view = this.buffer.subarray(at, at + len)
+          this.views[vi] = view
+        }
+        this.slotOp[slot] = op
+        this.slotSizeIndex[slot] = si
+        this.slotOff[slot] = off
+        if (this.expectGen !== null) this.beforeVerifyIo(slot, op, off, len, view)
+        if (this.clockStale) this.lastNow = performance.now()
+        this.slotT0[slot] = this.lastNow
+        this.clockStale = true
+        this.slotBusy[slot] = 1
+        if (++this.inflight > this.maxInflight) this.maxInflight = this.inflight
+        this.issued++
+        this.submitFn(op === READ ? 'read' : 'write', off, len, view, slot)
+      }
+    } catch (err) {
+      this.pumping = false
+      this.fail(err)
+      return
+    }
+    this.pumping = false
+    if (this.inflight === 0 && (this.stopIssuing || this.exhausted)) this.phaseDone()
+  }
+
+  /** Picks the next main-phase I/O into pOp/pOff/pSize; false when the job is done. */
+  private nextIo(): boolean {
+    if (this.issued >= this.countLimit || this.bytesIssued >= this.byteLimit) return false
+    const rng = this.rng
+    const op = this.mixed ? (rng.next() < this.readThreshold ? READ : WRITE) : this.onlyOp
+    const table = op === READ ? this.readSizes : this.writeSizes
+    const si = table.length === 1 ? table[0]! : table[rng.next() % table.length]!
+    const len = this.sizes[si]!
+    let off: number
+    if (this.random) {
+      if (this.perm !== null) {
+        // A new pass draws a new order, as fio resets its random map.
+        if (this.perm.remaining === 0) this.perm = new RandomPermutation(this.perm.n, rng)
+        off = this.base + this.perm.next() * this.slotSize
+      } else {
+        off = op === READ ? this.base + rng.below(this.spanRead[si]!) * this.alignRead : this.base + rng.below(this.spanWrite[si]!) * this.alignWrite
+      }
+    } else {
+      let pos = op === READ ? this.seqRead : this.seqWrite
+      if (pos + len > this.regionSize) pos = 0
+      off = this.base + pos
+      if (op === READ) this.seqRead = pos + len
+      else this.seqWrite = pos + len
+    }
+    this.bytesIssued += len
+    this.pOp = op
+    this.pOff = off
+    this.pSize = si
+    return true
+  }
+
+  /** Picks the next read of the final verify pass: every chunk this job wrote, in order. */
+  private nextVerifyIo(): boolean {
+    const expect = this.expectGen!
+    let c = this.verifyCursor
+    while (c < expect.length && (expect[c] === 0 || expect[c] === UNKNOWN_GEN)) c++
+    if (c >= expect.length) {
+      this.verifyCursor = c
+      return false
+    }
+    this.verifyCursor = c + 1
+    this.pOp = READ
+    this.pOff = this.base + c * this.chunk
+    this.pSize = this.chunkSizeIndex
+    return true
+  }
+
+  private phaseDone(): void {
+    if (this.phase === MAIN && this.verifyPass && this.firstError === null && this.expectGen !== null && !this.userStopped) {
+      this.phase = VERIFY
+      this.stopIssuing = false
+      this.exhausted = false
+      this.havePending = false
+      this.verifyCursor = 0
+      this.pump()
+      return
+    }
+    this.finish()
+  }
+
+  // ---- completion bookkeeping ----
+
+  private onError(tag: number, op: number, len: number, error: string): void {
+    if (op === READ) this.errRead++
+    else this.errWrite++
+    if (this.firstError === null) {
+      this.firstError = { op: op === READ ? 'read' : 'write', offset: this.slotOff[tag]!, length: len, error }
+    }
+    // fio's default (continue_on_error=none): the job ends at its first error.
+    this.stopIssuing = true
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return
+    this.finished = true
+    this.reject?.(err)
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    const end = this.lastDone
+    const from = Math.max(this.startT, this.rampEnd)
+    const runtimeMs = Math.max(0, end - from)
+    const dir = (h: LatencyHistogram, bytes: number, ios: number, errors: number, first: number, last: number): DirectionResult => {
+      const rt = ios > 0 ? Math.max(0, last - first) : 0
+      return {
+        ioBytes: bytes,
+        totalIos: ios,
+        errors,
+        runtimeMs: rt,
+        iops: rt > 0 ? (ios * 1000) / rt : 0,
+        bwBytes: rt > 0 ? (bytes * 1000) / rt : 0,
+        latency: h.toJSON(),
+        minNs: h.minNs,
+        maxNs: h.maxNs,
+        meanNs: h.meanNs,
+        stddevNs: h.stddevNs,
+      }
+    }
+    const base: ResultBase = {
+      seed: this.seed,
+      runtimeMs,
+      read: dir(this.histRead, this.bytesRead, this.iosRead, this.errRead, this.firstRead, this.lastRead),
+      write: dir(this.histWrite, this.bytesWritten, this.iosWritten, this.errWrite, this.firstWrite, this.lastWrite),
+      maxInflight: this.maxInflight,
+      spuriousCompletions: this.spurious,
+      verify:
+        this.verifyKind === null
+          ? null
+          : { kind: this.verifyKind, chunkBytes: this.chunk, checkedChunks: this.checked, failures: this.failures, first: this.failureList },
+    }
+    let result: GeneratorResult
+    if (this.firstError !== null) {
+      const e = this.firstError
+      result = { ...base, status: 'io-error', error: e, message: `${e.op} of ${e.length} bytes at offset ${e.offset} failed with ${e.error}` }
+    } else if (this.failureList.length > 0) {
+      const f = this.failureList[0]!
+      const more = this.failures > 1 ? ` (${this.failures} chunks failed)` : ''
+      result = { ...base, status: 'verify-failed', failure: f, message: f.message + more }
+    } else {
+      result = { ...base, status: 'ok' }
+    }
+    this.resolve?.(result)
+  }
+
+  // ---- verify ----
+
+  /** Whether the pending I/O overlaps a write in flight (or, for a write, any I/O in flight). */
+  private conflicts(): boolean {
+    const c0 = Math.floor((this.pOff - this.base) / this.chunk)
+    const c1 = Math.ceil((this.pOff - this.base + this.sizes[this.pSize]!) / this.chunk)
+    const w = this.wbusy!
+    const r = this.rbusy!
+    const isWrite = this.pOp === WRITE
+    for (let c = c0; c < c1 && c < w.length; c++) if (w[c] !== 0 || (isWrite && r[c] !== 0)) return true
+    return false
+  }
+
+  private beforeVerifyIo(slot: number, op: number, off: number, len: number, view: Uint8Array): void {
+    const rel = off - this.base
+    const c0 = Math.floor(rel / this.chunk)
+    const c1 = Math.min(Math.ceil((rel + len) / this.chunk), this.expectGen!.length)
+    if (op === WRITE) {
+      let gen = ++this.writeGen
+      if (gen >= UNKNOWN_GEN) gen = this.writeGen = 1
+      this.slotGen[slot] = gen
+      const dv = this.dataViews[slot]!
+      for (let at = 0; at + this.chunk <= len; at += this.chunk) {
+        writeVerifyHeader(this.verifyKind!, dv, view, at, this.chunk, off + at, gen, this.seedTag)
+      }
+      for (let c = c0; c < c1; c++) this.wbusy![c] = 1
+    } else {
+      for (let c = c0; c < c1; c++) this.rbusy![c]!++
+    }
+  }
+
+  private afterVerifyIo(slot: number, op: number, len: number, ok: boolean): void {
+    const off = this.slotOff[slot]!
+    const rel = off - this.base
+    const chunk = this.chunk
+    const expect = this.expectGen!
+    const c0 = Math.floor(rel / chunk)
+    const c1 = Math.min(Math.ceil((rel + len) / chunk), expect.length)
+    if (op === WRITE) {
+      const gen = ok ? this.slotGen[slot]! : UNKNOWN_GEN
+      // Writes cover whole chunks: the chunk is the smallest write and writes align to it.
+      for (let c = c0; c < c1; c++) {
+        this.wbusy![c] = 0
+        expect[c] = gen
+      }
+      return
+    }
+    for (let c = c0; c < c1; c++) this.rbusy![c]!--
+    if (!ok) return
+    const dv = this.dataViews[slot]!
+    const buf = this.buffer.subarray(slot * this.maxLen, slot * this.maxLen + len)
+    // Only chunks wholly inside the read can be checked.
+    const first = Math.ceil(rel / chunk)
+    const lastEnd = Math.floor((rel + len) / chunk)
+    for (let c = first; c < lastEnd && c < expect.length; c++) {
+      const gen = expect[c]!
+      if (gen === UNKNOWN_GEN) continue
+      if (gen === 0 && !this.verifyForeign) continue
+      const at = c * chunk - rel
+      const f = checkVerifyChunk(this.verifyKind!, dv, buf, at, chunk, this.base + c * chunk, gen === 0 ? null : gen, gen === 0 ? null : this.seedTag)
+      this.checked++
+      if (f !== null) {
+        this.failures++
+        if (this.failureList.length < MAX_FAILURES_KEPT) this.failureList.push(f)
+      }
+    }
+  }
+}
+
+function resolveBlockSizes(o: GeneratorOptions, bad: (m: string) => never): { read: BlockSizes; write: BlockSizes } {
+  if (o.bssplit !== undefined) {
+    const total = o.bssplit.reduce((s, e) => s + e.pct, 0)
+    if (o.bssplit.length === 0 || Math.abs(total - 100) > 1e-9) bad(`bssplit percentages add up to ${total}, not 100`)
+    const b: BlockSizes = { kind: 'split', entries: o.bssplit }
+    return { read: b, write: b }
+  }
+  if (o.bs === undefined) return { read: { kind: 'fixed', bs: 4096 }, write: { kind: 'fixed', bs: 4096 } }
+  if (typeof o.bs === 'number') return { read: { kind: 'fixed', bs: o.bs }, write: { kind: 'fixed', bs: o.bs } }
+  return o.bs
+}
+
+/** Where one copy of a job runs. */
+export interface JobPlacement {
+  /** Bytes of the disk the copy runs on. */
+  readonly capacity: number
+  /** Which copy (0 … numjobs − 1): shifts the offset by offset_increment and the seed. */
+  readonly clone?: number
+  /** The seed for jobs with randrepeat=0 (one per run; the copy is mixed in). */
+  readonly runSeed?: number
+}
+
+/** The generator options for one copy of a parsed job. */
+export function generatorOptionsFor(spec: JobSpec, placement: JobPlacement): GeneratorOptions {
+  const clone = placement.clone ?? 0
+  const offset = spec.offset + clone * spec.offsetIncrement
+  const seed = spec.seed ?? placement.runSeed
+  return {
+    rw: spec.rw,
+    rwmixread: spec.readPct,
+    bs: spec.bs,
+    iodepth: spec.iodepth,
+    capacity: placement.capacity,
+    offset,
+    size: spec.size ?? placement.capacity - offset,
+    ioSize: spec.ioSize,
+    numberIos: spec.numberIos,
+    loops: spec.loops,
+    runtimeMs: spec.runtimeMs,
+    timeBased: spec.timeBased,
+    rampMs: spec.rampMs,
+    verify: spec.verify,
+    doVerify: spec.doVerify,
+    norandommap: spec.norandommap,
+    ...(seed === undefined ? { randrepeat: false } : { seed: clone === 0 ? seed : deriveSeed(seed, clone) }),
+  }
+}
