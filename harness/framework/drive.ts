@@ -65,9 +65,11 @@ export class Drive {
   readonly stats: DriveStats = { reads: 0, writes: 0, flushes: 0, unmaps: 0, stunnedFilterIo: [] }
 
   private readonly readPre = (offset: number, into: Uint8Array): void => this.store.read(offset, into)
+  private readonly isHole: ((offset: number, length: number) => boolean) | undefined
 
   /** `journal` null makes the drive write-through (no volatile cache). */
   constructor(readonly store: BlockStore, private readonly journal: Journal | null, readonly opts: DriveOptions) {
+    this.isHole = store.isHole?.bind(store)
     this.rng = opts.reorder ? new Rng(opts.reorder.seed) : null
     this.maxDelayMs = opts.reorder?.maxDelayMs ?? 0
   }
@@ -160,7 +162,7 @@ export class Drive {
   }
 
   write(offset: number, src: Uint8Array): void {
-    if (this.journal !== null && !this.journal.record(offset, src.length, this.readPre)) this.journal.reset()
+    if (this.journal !== null && !this.journal.record(offset, src.length, this.readPre, this.isHole)) this.journal.reset()
     this.store.write(offset, src)
   }
 
@@ -171,7 +173,7 @@ export class Drive {
   }
 
   unmap(offset: number, length: number): void {
-    if (this.journal !== null && !this.journal.record(offset, length, this.readPre)) this.journal.reset()
+    if (this.journal !== null && !this.journal.record(offset, length, this.readPre, this.isHole)) this.journal.reset()
     this.store.zero(offset, length)
   }
 

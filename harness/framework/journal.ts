@@ -7,7 +7,8 @@
  *
  * Layout (SharedArrayBuffer for memory disks, `<image>.journal` for file disks):
  *   header 16 B: magic u32, epoch u32, reserved
- *   entries: epoch u32, sectors u32, firstSector f64, then sectors × 512 B of pre-image.
+ *   entries: epoch u32, sectors u32 (bit 31 set: the pre-image is all zeros and not stored),
+ *   firstSector f64, then sectors × 512 B of pre-image.
  * An entry counts only while its epoch equals the header's; a reset bumps the epoch.
  */
 import * as fs from 'node:fs'
@@ -22,23 +23,28 @@ export interface JournalMedium {
   readonly size: number
   read(offset: number, into: Uint8Array): void
   write(offset: number, src: Uint8Array): void
+  /** A writable view of [offset, offset+length) when the medium is memory (no copy), else null. */
+  view(offset: number, length: number): Uint8Array | null
   close(): void
 }
 
 /** A journal in shared memory (memory disks): the main thread can replay it after the worker dies. */
 export class SharedJournalMedium implements JournalMedium {
-  private readonly view: Uint8Array
+  private readonly bytes: Uint8Array
   constructor(readonly sab: SharedArrayBuffer) {
-    this.view = new Uint8Array(sab)
+    this.bytes = new Uint8Array(sab)
   }
   get size(): number {
-    return this.view.length
+    return this.bytes.length
   }
   read(offset: number, into: Uint8Array): void {
-    into.set(this.view.subarray(offset, offset + into.length))
+    into.set(this.bytes.subarray(offset, offset + into.length))
   }
   write(offset: number, src: Uint8Array): void {
-    this.view.set(src, offset)
+    this.bytes.set(src, offset)
+  }
+  view(offset: number, length: number): Uint8Array {
+    return this.bytes.subarray(offset, offset + length)
   }
   close(): void {}
 }
@@ -56,6 +62,9 @@ export class FileJournalMedium implements JournalMedium {
   write(offset: number, src: Uint8Array): void {
     let done = 0
     while (done < src.length) done += fs.writeSync(this.fd, src, done, src.length - done, offset + done)
+  }
+  view(): null {
+    return null
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd)
@@ -108,7 +117,7 @@ export class Journal {
    * reset. `readPre` reads the image's current (durable) bytes. Returns false when the range cannot
    * fit even in an empty journal (the caller then treats the write as written back at once).
    */
-  record(offset: number, length: number, readPre: (offset: number, into: Uint8Array) => void): boolean {
+  record(offset: number, length: number, readPre: (offset: number, into: Uint8Array) => void, isHole?: (offset: number, length: number) => boolean): boolean {
     const first = offset / 512
     const count = length / 512
     let s = first
@@ -119,7 +128,7 @@ export class Journal {
       if (s >= endS) break
       let e = s
       while (e < endS && !this.isJournaled(e)) e++
-      if (!this.append(s, e - s, readPre)) return false
+      if (!this.append(s, e - s, readPre, isHole)) return false
       s = e
     }
     return true
@@ -137,23 +146,39 @@ export class Journal {
     }
   }
 
-  private append(first: number, n: number, readPre: (offset: number, into: Uint8Array) => void): boolean {
-    const bytes = ENTRY_HEAD + n * 512
+  private append(first: number, n: number, readPre: (offset: number, into: Uint8Array) => void, isHole?: (offset: number, length: number) => boolean): boolean {
+    // a range never written holds zeros: its pre-image needs no bytes, only a flag
+    const hole = isHole !== undefined && isHole(first * 512, n * 512)
+    const bytes = ENTRY_HEAD + (hole ? 0 : n * 512)
     if (this.end + bytes > this.medium.size) {
       if (HEADER + bytes > this.medium.size) return false
       // the cache is full: it writes back, so what it held becomes durable
       this.reset()
     }
-    const buf = new Uint8Array(bytes)
-    const dv = new DataView(buf.buffer)
-    dv.setUint32(0, this.epoch, true)
-    dv.setUint32(4, n, true)
-    dv.setFloat64(8, first, true)
-    readPre(first * 512, buf.subarray(ENTRY_HEAD))
-    this.medium.write(this.end, buf)
+    const hv = this.headView
+    hv.setUint32(0, this.epoch, true)
+    hv.setUint32(4, hole ? (n | 0x80000000) >>> 0 : n, true)
+    hv.setFloat64(8, first, true)
+    const direct = this.medium.view(this.end, bytes)
+    if (direct !== null) {
+      // memory medium: the pre-image is read straight into the journal, no copy, no allocation
+      if (!hole) readPre(first * 512, direct.subarray(ENTRY_HEAD))
+      direct.set(this.head, 0)
+    } else {
+      const buf = this.scratch(bytes)
+      buf.set(this.head, 0)
+      if (!hole) readPre(first * 512, buf.subarray(ENTRY_HEAD))
+      this.medium.write(this.end, buf)
+    }
     this.end += bytes
     this.mark(first, n)
     return true
+  }
+
+  private scratchBuf = new Uint8Array(ENTRY_HEAD + 8 * 512)
+  private scratch(bytes: number): Uint8Array {
+    if (this.scratchBuf.length < bytes) this.scratchBuf = new Uint8Array(bytes)
+    return this.scratchBuf.subarray(0, bytes)
   }
 
   /** Bytes written since the last flush that a power cut would lose. */
@@ -180,13 +205,16 @@ export class Journal {
     while (pos + ENTRY_HEAD <= medium.size) {
       medium.read(pos, eh)
       if (edv.getUint32(0, true) !== epoch) break
-      const n = edv.getUint32(4, true)
+      const raw = edv.getUint32(4, true)
+      const hole = (raw & 0x80000000) !== 0
+      const n = raw & 0x7fffffff
       const first = edv.getFloat64(8, true)
-      if (n === 0 || pos + ENTRY_HEAD + n * 512 > medium.size) break
+      const stored = hole ? 0 : n * 512
+      if (n === 0 || pos + ENTRY_HEAD + stored > medium.size) break
       const data = new Uint8Array(n * 512)
-      medium.read(pos + ENTRY_HEAD, data)
+      if (!hole) medium.read(pos + ENTRY_HEAD, data)
       out.push({ firstSector: first, data })
-      pos += ENTRY_HEAD + n * 512
+      pos += ENTRY_HEAD + stored
     }
     return out
   }

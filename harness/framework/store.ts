@@ -6,6 +6,8 @@ import * as fs from 'node:fs'
 
 /** The byte store beneath a drive's volatile cache. */
 export interface BlockStore {
+  /** True when the range was never written (reads zeros); optional, for stores that know. */
+  isHole?(offset: number, length: number): boolean
   read(offset: number, into: Uint8Array): void
   write(offset: number, src: Uint8Array): void
   zero(offset: number, length: number): void
@@ -161,6 +163,11 @@ export class MemoryStore implements BlockStore {
     this.pending.push(block, slot)
     this.schedule()
     return slot
+  }
+  isHole(offset: number, length: number): boolean {
+    const last = Math.floor((offset + length - 1) / BLOCK)
+    for (let b = Math.floor(offset / BLOCK); b <= last; b++) if (this.index.has(b)) return false
+    return true
   }
   read(offset: number, into: Uint8Array): void {
     const length = into.length

@@ -1,0 +1,138 @@
+/**
+ * Runs inside a VM's worker (through `vm.runInWorker`), next to the filter chain: the I/O
+ * generator submits straight into the disk's path, so no message crosses threads per I/O.
+ *
+ * Two modes: a fio job (the generator keeps `iodepth` in flight: saturation), or a paced open-loop
+ * load (a fixed rate of I/Os whatever the latency, for latency percentiles at a given load).
+ */
+import type { IoError } from '../sdk/index.js'
+import type { WorkerDiskHandle } from '../framework/vm-worker.js'
+import { IoGenerator, type GeneratorOptions, type GeneratorResult } from './generator.js'
+import { LatencyHistogram, type HistogramJSON } from './histogram.js'
+import { Xoshiro128 } from './prng.js'
+
+/** A paced load: `iops` I/Os a second of `bs` bytes, `readPct` % reads, random offsets. */
+export interface PacedOptions {
+  readonly iops: number
+  readonly seconds: number
+  readonly bs: number
+  readonly readPct: number
+  readonly seed: number
+  /** Region (bytes) the offsets fall in. */
+  readonly size: number
+  /** Most I/Os in flight; past it the load is behind and the check reports it. */
+  readonly maxInflight: number
+}
+
+export interface PacedResult {
+  readonly issued: number
+  readonly completed: number
+  readonly errors: number
+  readonly firstError: string | null
+  /** I/Os that could not be issued on time because maxInflight were in flight. */
+  readonly late: number
+  readonly seconds: number
+  readonly latency: HistogramJSON
+}
+
+export type InWorkerTask = { readonly kind: 'job'; readonly options: GeneratorOptions } | { readonly kind: 'paced'; readonly options: PacedOptions }
+
+/** Completions delivered synchronously are deferred once in a while so the worker stays responsive. */
+const YIELD_EVERY_MS = 20
+
+export async function run(handle: WorkerDiskHandle, task: InWorkerTask): Promise<GeneratorResult | PacedResult> {
+  return task.kind === 'job' ? runJob(handle, task.options) : runPaced(handle, task.options)
+}
+
+function runJob(handle: WorkerDiskHandle, options: GeneratorOptions): Promise<GeneratorResult> {
+  let gen: IoGenerator | null = null
+  let count = 0
+  let lastYield = performance.now()
+  let deferred: number[] = []
+  let deferredErr: (IoError | null)[] = []
+  let draining = false
+  const drain = () => {
+    draining = false
+    const tags = deferred
+    const errs = deferredErr
+    deferred = []
+    deferredErr = []
+    lastYield = performance.now()
+    for (let i = 0; i < tags.length; i++) gen!.complete(tags[i]!, errs[i]!)
+  }
+  const submit = handle.submitter((tag, error) => {
+    // a synchronous drive would otherwise keep this thread busy for the whole run, deaf to the
+    // main thread's watchdog; every YIELD_EVERY_MS completions are parked for one turn
+    if (draining || (++count & 255) === 0 && performance.now() - lastYield > YIELD_EVERY_MS) {
+      deferred.push(tag)
+      deferredErr.push(error)
+      if (!draining) {
+        draining = true
+        setImmediate(drain)
+      }
+      return
+    }
+    gen!.complete(tag, error)
+  })
+  gen = new IoGenerator(options, submit)
+  return gen.run()
+}
+
+function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResult> {
+  const rng = new Xoshiro128(o.seed)
+  const hist = new LatencyHistogram()
+  const slots = o.maxInflight
+  const bufs = Array.from({ length: slots }, () => new Uint8Array(o.bs))
+  for (const b of bufs) for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff
+  const t0s = new Float64Array(slots)
+  const free: number[] = Array.from({ length: slots }, (_, i) => slots - 1 - i)
+  const blocks = Math.max(1, Math.floor(o.size / o.bs))
+  let scheduled = 0, issued = 0, completed = 0, errors = 0, late = 0
+  let firstError: string | null = null
+  const total = Math.round(o.iops * o.seconds)
+  return new Promise(resolve => {
+    const start = performance.now()
+    let timer: ReturnType<typeof setInterval> | null = null
+    const finish = () => {
+      if (timer !== null) clearInterval(timer)
+      timer = null
+      resolve({ issued, completed, errors, firstError, late, seconds: (performance.now() - start) / 1000, latency: hist.toJSON() })
+    }
+    const submit = handle.submitter((tag, error) => {
+      const t = performance.now()
+      free.push(tag)
+      completed++
+      if (error === null) hist.record((t - t0s[tag]!) * 1e6)
+      else {
+        errors++
+        firstError ??= error
+      }
+      if (scheduled >= total && completed === issued) finish()
+    })
+    const tick = () => {
+      // issue every I/O whose scheduled time has come (open loop: not waiting for completions)
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * o.iops))
+      while (scheduled < due) {
+        const slot = free.pop()
+        if (slot === undefined) {
+          // the load is behind: these I/Os are counted as late, never silently dropped
+          late += due - scheduled
+          scheduled = due
+          break
+        }
+        const offset = Math.floor((rng.next() / 4294967296) * blocks) * o.bs
+        const isRead = (rng.next() / 4294967296) * 100 < o.readPct
+        t0s[slot] = performance.now()
+        scheduled++
+        issued++
+        submit(isRead ? 'read' : 'write', offset, o.bs, bufs[slot]!, slot)
+      }
+      if (scheduled >= total) {
+        if (timer !== null) clearInterval(timer)
+        timer = null
+        if (completed === issued) finish()
+      }
+    }
+    timer = setInterval(tick, 1)
+  })
+}
