@@ -65,8 +65,10 @@ function emptyDir(): { ios: number; bytes: number; rate: number; bw: number; his
 
 async function withSideCluster<T>(side: SideSpec, p: Placement, fn: (c: Cluster, disks: { vm: string; disk: string }[]) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(p.dir ?? os.tmpdir(), 'iofcert-bench-'))
-  // saturation runs take many seconds: the timeout only guards against a filter that hangs
-  const c = await Cluster.create({ dir, ioTimeoutMs: 30_000, cacheBytes: 8 << 20 })
+  // saturation runs take many seconds: the timeout only guards against a filter that hangs.
+  // Bench drives are write-through (cacheBytes 0): no power cut is simulated, so the volatile
+  // cache's journal would only add work that is not the filter's.
+  const c = await Cluster.create({ dir, ioTimeoutMs: 30_000, cacheBytes: 0 })
   try {
     const h = await c.addHost('esx1')
     for (const f of side.install) await h.activate(f)

@@ -22,6 +22,8 @@ export interface PacedOptions {
   readonly size: number
   /** Most I/Os in flight; past it the load is behind and the check reports it. */
   readonly maxInflight: number
+  /** Sequential offsets instead of random ones. */
+  readonly sequential?: boolean
 }
 
 export interface PacedResult {
@@ -120,7 +122,7 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
           scheduled = due
           break
         }
-        const offset = Math.floor((rng.next() / 4294967296) * blocks) * o.bs
+        const offset = o.sequential ? (scheduled % blocks) * o.bs : Math.floor((rng.next() / 4294967296) * blocks) * o.bs
         const isRead = (rng.next() / 4294967296) * 100 < o.readPct
         t0s[slot] = performance.now()
         scheduled++

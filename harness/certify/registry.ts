@@ -20,6 +20,8 @@ export interface CheckMeta {
   readonly timeoutMs?: number
   /** Needs the filter installed (skipped when the package is refused). Default true. */
   readonly needsInstall?: boolean
+  /** Runs alone, after the others, with nothing competing for the CPUs (benchmarks). */
+  readonly exclusive?: boolean
 }
 
 /** What a check returns. Failures carry evidence a vendor can act on. */

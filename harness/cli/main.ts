@@ -5,10 +5,12 @@
  * the harness that left no report.
  */
 import { Command, CommanderError } from 'commander'
+import { registerClusterCommands } from './cluster.js'
 import { registerPackageCommands } from './package.js'
 import { registerReportCommands } from './reports.js'
 import { registerDemoCommand } from './demo.js'
 import { registerCertifyCommand } from './certify.js'
+import { registerBenchCommand } from './bench.js'
 import { TOOL_VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -20,8 +22,10 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run iofcert --help for usage)')
     .exitOverride()
   registerCertifyCommand(program)
+  registerBenchCommand(program)
   registerDemoCommand(program)
   registerPackageCommands(program)
+  registerClusterCommands(program)
   registerReportCommands(program)
   return program
 }

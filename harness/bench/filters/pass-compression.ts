@@ -1,0 +1,13 @@
+/** A pass-through filter of class compression with a synchronous start (the hot path of a real filter that passes). */
+import type { Decision, FilterModule } from '../../sdk/index.js'
+
+const PASS: Decision = Object.freeze({ kind: 'pass' as const })
+const mod: FilterModule = {
+  abiVersion: 1,
+  name: 'pass-compression',
+  vendor: 'IOFCERT',
+  version: '1.0.0',
+  class: 'compression',
+  open: () => ({ start: () => PASS }),
+}
+export default mod

@@ -1,0 +1,13 @@
+/** A pass-through filter of class inspection with a synchronous start (the hot path of a real filter that passes). */
+import type { Decision, FilterModule } from '../../sdk/index.js'
+
+const PASS: Decision = Object.freeze({ kind: 'pass' as const })
+const mod: FilterModule = {
+  abiVersion: 1,
+  name: 'pass-inspection',
+  vendor: 'IOFCERT',
+  version: '1.0.0',
+  class: 'inspection',
+  open: () => ({ start: () => PASS }),
+}
+export default mod

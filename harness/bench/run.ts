@@ -1,0 +1,138 @@
+/**
+ * `iofcert bench`: fio job files in, fio-layout JSON out. Each job runs on fresh emulated clusters
+ * (one VM per numjobs copy) on the chosen device; with a package, on the no-filter baseline and
+ * with the filter, interleaved, and the overhead is reported beside it.
+ */
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Cluster } from '../framework/cluster.js'
+import { IofError } from '../framework/errors.js'
+import type { FilterInfo } from '../framework/inspect.js'
+import type { PolicyRule } from '../framework/policy.js'
+import { disposePackage, openPackage, verifyPackage } from '../framework/package/index.js'
+import { CLASS_CAPABILITY } from '../framework/policy.js'
+import { runJobOnce, type SideSpec } from './engine.js'
+import { generatorOptionsFor, type GeneratorResult } from './generator.js'
+import { jobPhases, parseJobFile, parseJobText, type JobSpec } from './jobfile.js'
+import { toFioJson, type BenchJobResult, type FioJsonDocument } from './fio-json.js'
+
+const GiB = 1024 ** 3
+
+/** Options of a bench run, resolved once. */
+export interface BenchOptions {
+  /** A filter package to benchmark against the baseline; none = the bare framework path. */
+  readonly package?: string
+  /** Job file (default: the standard 4 KiB 70/30 random mix at QD 32). */
+  readonly job?: string
+  readonly device?: 'memory' | 'file'
+  /** VMs per job (default: the job's numjobs). */
+  readonly vms?: number
+  /** Overrides every job's runtime (seconds) and makes it time-based. */
+  readonly runtimeS?: number
+  /** Disk size for jobs that give none (default 1 GiB). */
+  readonly defaultSizeBytes?: number
+  readonly version: string
+  readonly onProgress?: (line: string) => void
+}
+
+/** The standard job: 4 KiB random 70/30 mix at queue depth 32, one job. */
+export const STANDARD_JOB = `[global]
+rw=randrw
+rwmixread=70
+bs=4k
+iodepth=32
+size=1g
+norandommap
+time_based
+runtime=5
+
+[randrw-70-30]
+`
+
+/** Loads (verifies first, then inspects in the loader) a package for the bench. */
+export async function loadBenchFilter(pkg: string, workDir: string): Promise<{ info: FilterInfo; rule: PolicyRule }> {
+  if (!fs.existsSync(pkg)) throw new IofError('PackageUnreadable', `cannot read package ${pkg}: no such file or directory`, {}, { exitCode: 2 })
+  const opened = await openPackage(pkg, { workDir })
+  const d = opened.descriptor as Record<string, unknown>
+  const key = (d.signature as { publicKey?: string } | undefined)?.publicKey
+  const fp = typeof key === 'string' ? (await import('node:crypto')).createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex') : undefined
+  const v = await verifyPackage(opened, { collect: true, trust: { acceptanceLevel: 'CommunitySupported', trustedKeys: fp ? [fp] : [] } })
+  const bad = v.steps.find(s => !s.ok)
+  if (bad && !bad.ok) {
+    await disposePackage(opened)
+    throw new IofError('PackageRefused', `package ${pkg} is refused (${bad.name}): ${bad.error.message}`, {}, { exitCode: 1 })
+  }
+  const c = await Cluster.create({})
+  try {
+    const info = await c.describeModule(path.join(opened.root, String(d.entry)))
+    const props = ((info.policySchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {})
+    const params: Record<string, unknown> = {}
+    if ('site' in props) params.site = 'dr'
+    return { info, rule: { filter: `${info.name}@${CLASS_CAPABILITY[info.cls]}`, params } }
+  } finally {
+    await c.shutdown({ remove: true })
+  }
+}
+
+/** The bench's own pass-through filters (three classes), for measuring the framework path. */
+export async function passThroughFilters(n: number): Promise<{ install: FilterInfo[]; rules: PolicyRule[] }> {
+  const names = ['inspection', 'compression', 'datacapture'].slice(0, n)
+  const c = await Cluster.create({})
+  try {
+    const install: FilterInfo[] = []
+    for (const nm of names) install.push(await c.describeModule(fileURLToPath(new URL(`./filters/pass-${nm}.js`, import.meta.url))))
+    return { install, rules: install.map(i => ({ filter: `${i.name}@${CLASS_CAPABILITY[i.cls]}` })) }
+  } finally {
+    await c.shutdown({ remove: true })
+  }
+}
+
+/** Parses the job file (or the standard job) with the CLI overrides. */
+export function loadJobs(o: Pick<BenchOptions, 'job' | 'runtimeS'>): JobSpec[] {
+  const overrides = o.runtimeS !== undefined ? { runtime: String(o.runtimeS) } : undefined
+  return o.job !== undefined
+    ? parseJobFile(o.job, overrides ? { overrides } : {})
+    : parseJobText(STANDARD_JOB, { file: '(standard job)', ...(overrides ? { overrides } : {}) })
+}
+
+/** Runs the jobs (stonewalled phases one after another, jobs of a phase side by side). */
+export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[] }> {
+  const jobs = loadJobs(o)
+  const device = o.device ?? 'memory'
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-run-'))
+  try {
+    const filter = o.package !== undefined ? await loadBenchFilter(o.package, workDir) : null
+    const baseline: SideSpec = { label: 'baseline', install: [], rules: [] }
+    const filtered: SideSpec | null = filter ? { label: 'filtered', install: [filter.info], rules: [filter.rule] } : null
+    const results: BenchJobResult[] = []
+    for (const phase of jobPhases(jobs)) {
+      const done = await Promise.all(phase.map(async spec => {
+        const vms = o.vms ?? spec.numjobs
+        const capacity = Math.max(512, roundUp((spec.offset + (spec.numjobs - 1) * spec.offsetIncrement) + (spec.size ?? o.defaultSizeBytes ?? GiB)))
+        const placement = { device, vms, capacity, dir: workDir }
+        const job = (i: number) => generatorOptionsFor(spec, { capacity, clone: i, runSeed: 0x5eed })
+        o.onProgress?.(`${spec.name}: ${vms} VM(s) on ${device}${filtered ? ', baseline then filtered' : ''}`)
+        // baseline and filtered interleave: the filter is measured right after its baseline
+        const base: GeneratorResult[] = filtered ? await runJobOnce(baseline, placement, job) : []
+        const withF = await runJobOnce(filtered ?? baseline, placement, job)
+        return {
+          spec,
+          device,
+          chain: filtered ? [filter!.info.id] : [],
+          vms: withF,
+          ...(filtered ? { baseline: base } : {}),
+        } satisfies BenchJobResult
+      }))
+      results.push(...done)
+    }
+    return { doc: toFioJson(results, { version: o.version }), results }
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+function roundUp(n: number): number {
+  return Math.ceil(n / 4096) * 4096
+}

@@ -1,0 +1,78 @@
+/** `iofcert bench`: flags → options → runBench() → fio-layout JSON and a console table. */
+import type { Command } from 'commander'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { renderBenchTable } from '../bench/console.js'
+import { parseFioJson } from '../bench/fio-json.js'
+import { runBench } from '../bench/run.js'
+import { JobFileError, BenchError } from '../bench/errors.js'
+import { IofError } from '../framework/errors.js'
+import { TOOL_VERSION } from './version.js'
+
+interface BenchFlags {
+  job?: string
+  device?: string
+  vms?: string
+  runtime?: string
+  json?: string
+}
+
+function bad(msg: string): never {
+  throw new IofError('BadInput', msg, {}, { exitCode: 2 })
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('run fio job files on the framework (baseline and, given a package, with the filter); fio-layout JSON out')
+    .argument('[package]', 'a filter package to measure against the no-filter baseline')
+    .option('--job <file.fio>', 'fio job file (default: 4 KiB 70/30 random mix, QD 32)')
+    .option('--device <memory|file>', 'disk backing', 'memory')
+    .option('--vms <n>', 'VMs per job (default: the job\'s numjobs)')
+    .option('--runtime <s>', 'run each job this long (overrides the file, makes it time-based)')
+    .option('--json <file|->', 'write fio-layout JSON (- for stdout, then only JSON goes there)')
+    .action(async (pkg: string | undefined, f: BenchFlags) => {
+      const toStdout = f.json === '-'
+      const info = (s: string) => (toStdout ? process.stderr : process.stdout).write(s)
+      const tty = process.stderr.isTTY && !process.env.CI && !toStdout
+      try {
+        if (f.device !== 'memory' && f.device !== 'file') bad(`--device must be memory or file, got "${f.device}"`)
+        const vms = f.vms === undefined ? undefined : /^[1-9]\d*$/.test(f.vms) ? Number(f.vms) : bad(`--vms must be a positive integer, got "${f.vms}"`)
+        const runtimeS = f.runtime === undefined ? undefined : /^\d+(\.\d+)?$/.test(f.runtime) && Number(f.runtime) > 0 ? Number(f.runtime) : bad(`--runtime must be a positive number of seconds, got "${f.runtime}"`)
+        if (f.job !== undefined && !fs.existsSync(f.job)) bad(`cannot read job file ${f.job}`)
+        const { doc } = await runBench({
+          ...(pkg !== undefined ? { package: pkg } : {}),
+          ...(f.job !== undefined ? { job: f.job } : {}),
+          device: f.device,
+          ...(vms !== undefined ? { vms } : {}),
+          ...(runtimeS !== undefined ? { runtimeS } : {}),
+          version: TOOL_VERSION,
+          ...(tty ? { onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`) } : {}),
+        })
+        if (tty) process.stderr.write('\r\x1b[K')
+        const text = `${JSON.stringify(doc, null, 2)}\n`
+        if (toStdout) process.stdout.write(text)
+        else if (f.json !== undefined) {
+          fs.mkdirSync(path.dirname(path.resolve(f.json)), { recursive: true })
+          fs.writeFileSync(f.json, text)
+        }
+        info(`${renderBenchTable(parseFioJson(text))}\n`)
+        const ignored = [...new Set(doc.jobs.flatMap(j => (j.iofcert?.ignoredOptions ?? []).map(o => o.option)))]
+        if (ignored.length > 0) info(`ignored (they concern a real device): ${ignored.join(', ')}\n`)
+        if (f.json !== undefined && !toStdout) info(`JSON: ${f.json}\n`)
+        const failed = doc.jobs.some(j => j.error !== 0)
+        process.exitCode = failed ? 1 : 0
+      } catch (e) {
+        if (e instanceof JobFileError || e instanceof BenchError) {
+          process.stderr.write(`iofcert bench: ${e.message}\n`)
+          process.exitCode = 2
+        } else if (e instanceof IofError) {
+          process.stderr.write(`iofcert bench: ${e.message}\n`)
+          process.exitCode = e.exitCode
+        } else {
+          process.stderr.write(`iofcert bench: harness fault: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+          process.exitCode = 3
+        }
+      }
+    })
+}
