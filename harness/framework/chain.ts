@@ -104,6 +104,8 @@ export class DiskPath {
   private pending: IoRequest[] = []
   private idleWaiters: (() => void)[] = []
   private sweeper: ReturnType<typeof setInterval> | null = null
+  private ticks = 0
+  private readonly sweepMs: number
   readonly disk: string
   readonly capacity: number
   readonly ioTimeoutMs: number
@@ -119,6 +121,7 @@ export class DiskPath {
     this.capacity = opts.capacity
     this.ioTimeoutMs = opts.ioTimeoutMs
     this.onFault = opts.onFault
+    this.sweepMs = Math.max(5, Math.min(250, this.ioTimeoutMs / 4))
   }
 
   /** Requests in flight (guest and filter-issued), not counting held ones. */
@@ -151,7 +154,8 @@ export class DiskPath {
   }
 
   private begin(req: IoRequest): void {
-    req._t0 = performance.now()
+    // a coarse clock (the sweep count) is enough for timeouts and costs no clock read per I/O
+    req._t0 = this.ticks
     // intrusive in-flight list: no per-I/O allocation
     req._prev = this.tail
     if (this.tail !== null) this.tail._next = req
@@ -175,8 +179,7 @@ export class DiskPath {
   }
 
   private startSweeper(): void {
-    const period = Math.max(5, Math.min(250, this.ioTimeoutMs / 4))
-    this.sweeper = setInterval(this.sweep, period)
+    this.sweeper = setInterval(this.sweep, this.sweepMs)
   }
 
   private readonly sweep = (): void => {
@@ -185,11 +188,13 @@ export class DiskPath {
       this.sweeper = null
       return
     }
-    const now = performance.now()
+    // an I/O begun at tick t has been in flight at least (ticks - t - 1) sweep periods
+    this.ticks++
+    const limit = Math.ceil(this.ioTimeoutMs / this.sweepMs) + 1
     let r = this.head
     while (r !== null) {
       const next = r._next
-      if (now - r._t0 >= this.ioTimeoutMs) this.timeout(r)
+      if (this.ticks - r._t0 >= limit) this.timeout(r)
       r = next
     }
   }
