@@ -1,0 +1,342 @@
+/**
+ * `iofcert cluster`: an emulated cluster worked on by hand, one command at a time. Each command
+ * opens the cluster from its directory, does one thing through the library and shuts it down
+ * (see framework/lifecycle/session.ts for what is kept between commands).
+ *
+ * Exit codes: 0 done (or nothing to do); 1 refused by a rule — a host's issue, a policy the
+ * hosts refuse, maintenance mode refused (the issue or reason is printed); 2 bad input (one line).
+ * `--json` prints the result, or `{ "error": … }`, as JSON on stdout.
+ */
+import { Argument, type Command } from 'commander'
+import Table from 'cli-table3'
+import { IofError } from '../framework/errors.js'
+import type { FilterQueryResult, HostIssue, LifecycleOptions, OperationResult } from '../framework/lifecycle.js'
+import {
+  createVm, initCluster, makePolicy, parseAcceptanceLevel, parseDiskSpec, readTrustedKey, setAcceptanceLevel, trustKey,
+  withClusterSession, type ClusterSession,
+} from '../framework/lifecycle/session.js'
+
+/** What a command prints and how it exits. */
+interface Output {
+  readonly exitCode: number
+  readonly json: unknown
+  readonly text: string
+}
+
+interface CommonOpts {
+  json?: boolean
+  timeoutMs?: number
+  autoMaintenance?: boolean
+}
+
+/** Errors of the framework that mean the user named something that is not there, or typed it wrong. */
+const BAD_INPUT_CODES = new Set(['HostNotFound', 'VmNotFound', 'DiskNotFound', 'PolicyNotFound', 'VmExists', 'HostExists', 'DiskExists', 'PolicyInvalid', 'DiskCapacityInvalid', 'BadHostName'])
+
+const HELP_AFTER = `
+Each command opens the cluster in <dir>, does one thing and shuts the cluster down. Between
+commands a VM left powered on is powered on again (so it blocks maintenance mode), and a filter
+pending reboot stays pending until 'iofcert cluster reboot'. Memory disks are emptied between
+commands; give --disk <id>:<size>:file for data that must last.
+
+Package URLs: a .tgz or an unpacked package directory, file://…, http://… or https://….
+Trust: 'cluster init --trust key.pem' makes every host trust the key; 'cluster trust <dir>
+key.pem [--host h]' adds it later.
+
+Exit codes: 0 done, 1 refused by a rule (the host's issue is printed), 2 bad input.`
+
+/** Adds `cluster …` to the program. */
+export function registerClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('an emulated cluster: hosts, filter install/upgrade/uninstall, VMs and storage policies').addHelpText('after', HELP_AFTER)
+
+  cluster
+    .command('init')
+    .description('create a cluster of N hosts (esx1 … esxN) in <dir>')
+    .argument('<dir>', 'cluster directory (created)')
+    .requiredOption('--hosts <n>', 'number of hosts', intArg)
+    .option('--acceptance-level <level>', 'every host\'s acceptance level (VMwareCertified, VMwareAccepted, PartnerSupported, CommunitySupported)', 'PartnerSupported')
+    .option('--trust <public.pem...>', 'public keys every host trusts')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, o: CommonOpts & { hosts: number; acceptanceLevel: string; trust?: string[] }) => {
+      const trustedKeys = await Promise.all((o.trust ?? []).map(readTrustedKey))
+      const r = await initCluster(dir, { hosts: o.hosts, acceptanceLevel: parseAcceptanceLevel(o.acceptanceLevel), trustedKeys })
+      return ok(r, `cluster ${r.dir}: ${r.hosts.map(h => h.name).join(', ')} (${r.hosts[0]?.acceptanceLevel}, ${trustedKeys.length} trusted key${trustedKeys.length === 1 ? '' : 's'})`)
+    }))
+
+  withLifecycleOptions(cluster
+    .command('install')
+    .description('install a filter package on every host')
+    .argument('<dir>', 'cluster directory')
+    .argument('<url>', 'package: path (.tgz or directory), file://, http:// or https://'))
+    .action(guard(async (dir: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.install(url)))))
+
+  withLifecycleOptions(cluster
+    .command('upgrade')
+    .description('upgrade an installed filter to a package of the same name, vendor and class with a higher version')
+    .addHelpText('after', '\nThe filter to upgrade is named explicitly (as UpgradeIoFilter_Task names it), so a package of\nanother filter, or of a version that is not higher, is refused on every host (UpgradeNotApplicable)\ninstead of being installed beside it.')
+    .argument('<dir>', 'cluster directory')
+    .argument('<filterId>', 'the installed filter, e.g. ACME_cdp_1.2.0 (as iofcert cluster list shows it)')
+    .argument('<url>', 'the new package: path, file://, http:// or https://'))
+    .action(guard(async (dir: string, id: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.upgrade(id, url)))))
+
+  withLifecycleOptions(cluster
+    .command('uninstall')
+    .description('remove a filter from every host (refused on a host while its disks use the filter)')
+    .argument('<dir>', 'cluster directory')
+    .argument('<filterId>', 'the installed filter'))
+    .action(guard(async (dir: string, id: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.uninstall(id)))))
+
+  cluster
+    .command('list')
+    .description('the cluster\'s filters and their status on each host')
+    .argument('<dir>', 'cluster directory')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, o: CommonOpts) => session(dir, o, async s => {
+      const filters = s.lifecycle.query()
+      const issues = s.lifecycle.issues()
+      return ok({ hosts: [...s.cluster.hosts.keys()], filters }, renderList([...s.cluster.hosts.keys()], filters, issues.length))
+    })))
+
+  cluster
+    .command('issues')
+    .description('each host\'s issues, of every filter or of one')
+    .argument('<dir>', 'cluster directory')
+    .argument('[filterId]', 'one filter (its id, or the url of a package no host could read)')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, id: string | undefined, o: CommonOpts) => session(dir, o, async s => {
+      const issues = s.lifecycle.issues(id)
+      return ok(issues, issues.length === 0 ? 'no issues' : issues.map(renderIssue).join('\n'))
+    })))
+
+  withLifecycleOptions(cluster
+    .command('resolve')
+    .description('retry a filter\'s failed operation on every host with an issue (or on one host); a pending reboot is done in maintenance mode')
+    .argument('<dir>', 'cluster directory')
+    .argument('<filterId>', 'the filter (its id, or the url of a package no host could read)')
+    .option('--host <host>', 'only this host'))
+    .action(guard(async (dir: string, id: string, o: CommonOpts & { host?: string }) => session(dir, o, async s => operation(await s.lifecycle.resolveInstallationErrors(id, o.host)))))
+
+  cluster
+    .command('maintenance')
+    .description('put a host in maintenance mode or take it out (refused while it has powered-on VMs)')
+    .argument('<dir>', 'cluster directory')
+    .argument('<host>', 'host name')
+    .addArgument(new Argument('<state>', 'on or off').choices(['on', 'off']))
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, host: string, state: 'on' | 'off', o: CommonOpts) => session(dir, o, async s => {
+      const h = s.cluster.host(host)
+      if (state === 'on') await h.enterMaintenance()
+      else await h.exitMaintenance()
+      return ok({ host, maintenance: h.maintenance }, `${host}: maintenance mode ${h.maintenance ? 'on' : 'off'}`)
+    })))
+
+  cluster
+    .command('reboot')
+    .description('reboot a host: its VMs shut down and power on again, filters pending reboot become active')
+    .argument('<dir>', 'cluster directory')
+    .argument('<host>', 'host name')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, host: string, o: CommonOpts) => session(dir, o, async s => {
+      const h = await s.lifecycle.rebootHost(host)
+      const filters = [...h.filters.values()].map(f => ({ id: f.info.id, status: f.status }))
+      return ok({ host, filters }, `${host} rebooted${filters.length === 0 ? '' : `: ${filters.map(f => `${f.id} ${f.status}`).join(', ')}`}`)
+    })))
+
+  cluster
+    .command('trust')
+    .description('add a signing key to hosts\' trust stores')
+    .argument('<dir>', 'cluster directory')
+    .argument('<public.pem>', 'Ed25519 public key (SPKI PEM)')
+    .option('--host <host...>', 'only these hosts (default: every host)')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, pem: string, o: CommonOpts & { host?: string[] }) => {
+      const fp = await readTrustedKey(pem)
+      return session(dir, o, async s => {
+        const changed = trustKey(s.cluster, fp, o.host)
+        return ok({ fingerprint: fp, hosts: changed }, changed.length === 0 ? `key ${fp} was already trusted` : `${changed.join(', ')} now trust key ${fp}`)
+      })
+    }))
+
+  cluster
+    .command('acceptance')
+    .description('set hosts\' acceptance level')
+    .argument('<dir>', 'cluster directory')
+    .argument('<level>', 'VMwareCertified, VMwareAccepted, PartnerSupported or CommunitySupported')
+    .option('--host <host...>', 'only these hosts (default: every host)')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, text: string, o: CommonOpts & { host?: string[] }) => {
+      const level = parseAcceptanceLevel(text)
+      return session(dir, o, async s => {
+        setAcceptanceLevel(s.cluster, level, o.host)
+        const hosts = o.host ?? [...s.cluster.hosts.keys()]
+        return ok({ acceptanceLevel: level, hosts }, `${hosts.join(', ')}: acceptance level ${level}`)
+      })
+    }))
+
+  const host = cluster.command('host').description('hosts joining or leaving the cluster')
+  withLifecycleOptions(host
+    .command('add')
+    .description('add a host; it gets the cluster\'s filters')
+    .argument('<dir>', 'cluster directory')
+    .argument('<name>', 'host name')
+    .option('--acceptance-level <level>', 'the host\'s acceptance level', 'PartnerSupported')
+    .option('--trust <public.pem...>', 'public keys the host trusts'))
+    .action(guard(async (dir: string, name: string, o: CommonOpts & { acceptanceLevel: string; trust?: string[] }) => {
+      const acceptanceLevel = parseAcceptanceLevel(o.acceptanceLevel)
+      const trustedKeys = await Promise.all((o.trust ?? []).map(readTrustedKey))
+      return session(dir, o, async s => {
+        const r = await s.lifecycle.joinHost(name, { acceptanceLevel, trustedKeys })
+        const failed = r.results.some(x => !x.ok)
+        return { exitCode: failed ? 1 : 0, json: { host: name, results: r.results }, text: [`${name} joined the cluster`, ...r.results.map(renderOperation)].join('\n') }
+      })
+    }))
+  withLifecycleOptions(host
+    .command('remove')
+    .description('remove the cluster\'s filters from a host (it must have no VMs) and take it out of the cluster')
+    .argument('<dir>', 'cluster directory')
+    .argument('<name>', 'host name'))
+    .action(guard(async (dir: string, name: string, o: CommonOpts) => session(dir, o, async s => {
+      const r = await s.lifecycle.removeHost(name)
+      return { exitCode: r.removed ? 0 : 1, json: { host: name, ...r }, text: [...r.results.map(renderOperation), r.removed ? `${name} left the cluster` : `${name} stays: a filter could not be removed`].join('\n') }
+    })))
+
+  const vm = cluster.command('vm').description('emulated VMs')
+  vm.command('create')
+    .description('create a VM on a host, with its disks')
+    .argument('<dir>', 'cluster directory')
+    .argument('<host>', 'host name')
+    .argument('<vm>', 'VM name (unique in the cluster)')
+    .option('--disk <spec...>', 'a thin disk <id>:<size>[:file]: size in bytes or with K/M/G/T; :file for a file-backed image (default memory)')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, hostName: string, vmName: string, o: CommonOpts & { disk?: string[] }) => {
+      const disks = (o.disk ?? []).map(parseDiskSpec)
+      return session(dir, o, async s => {
+        await createVm(s.cluster, hostName, vmName, disks)
+        return ok({ vm: vmName, host: hostName, disks }, `VM ${vmName} on ${hostName}${disks.length === 0 ? '' : `: ${disks.map(d => `${d.id} ${d.capacity} bytes ${d.backing}`).join(', ')}`}`)
+      })
+    }))
+  vm.command('power')
+    .description('power a VM on (its disks open through their filters) or off')
+    .argument('<dir>', 'cluster directory')
+    .argument('<vm>', 'VM name')
+    .addArgument(new Argument('<state>', 'on or off').choices(['on', 'off']))
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, vmName: string, state: 'on' | 'off', o: CommonOpts) => session(dir, o, async s => {
+      const v = s.cluster.vm(vmName)
+      if (state === 'on') {
+        if (v.state !== 'on') await v.powerOn()
+      } else await v.powerOff()
+      return ok({ vm: vmName, host: s.cluster.hostOf(vmName).name, state: v.state }, `VM ${vmName}: ${v.state === 'on' ? 'powered on' : 'powered off'}`)
+    })))
+
+  cluster
+    .command('policy')
+    .description('storage policies: create <name> --rule …, apply <name> <vm> <disk>, clear <vm> <disk>')
+    .argument('<dir>', 'cluster directory')
+    .addArgument(new Argument('<action>', 'create, apply or clear').choices(['create', 'apply', 'clear']))
+    .argument('<args...>', 'create: <name>; apply: <name> <vm> <disk>; clear: <vm> <disk>')
+    .option('--rule <rule...>', 'create: a rule <name>@<CLASS>[:<json params>], e.g. cdp@REPLICATION or cdp@REPLICATION:{"rpoSeconds":5}')
+    .option('--allow-cleartext', 'create: filters see cleartext (encryption runs below them)')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, action: 'create' | 'apply' | 'clear', args: string[], o: CommonOpts & { rule?: string[]; allowCleartext?: boolean }) => {
+      const want = { create: 1, apply: 3, clear: 2 }[action]
+      if (args.length !== want) throw new IofError('BadInput', `policy ${action} takes ${want === 1 ? '<name>' : want === 3 ? '<name> <vm> <disk>' : '<vm> <disk>'}`, {}, { exitCode: 2 })
+      if (action === 'create') {
+        const policy = makePolicy(args[0]!, o.rule ?? [], o.allowCleartext === true)
+        return session(dir, o, async s => ok(s.cluster.createPolicy(policy), `policy ${policy.name}: ${policy.rules.map(r => r.filter).join(', ')}`))
+      }
+      const [name, vmName, disk] = action === 'apply' ? [args[0]!, args[1]!, args[2]!] : [null, args[0]!, args[1]!]
+      return session(dir, o, async s => {
+        const h = s.cluster.hostOf(vmName)
+        await h.setPolicy(vmName, disk, name)
+        return ok({ vm: vmName, disk, policy: name }, name === null ? `${vmName}/${disk}: no policy` : `${vmName}/${disk}: policy ${name}`)
+      })
+    }))
+}
+
+// ---- plumbing ----
+
+function withLifecycleOptions(cmd: Command): Command {
+  return cmd
+    .option('--timeout-ms <ms>', 'bound on each package download (default 60000)', intArg)
+    .option('--no-auto-maintenance', 'do not put hosts in maintenance mode; hosts that need it get VibRequiresHostInMaintenanceMode')
+    .option('--json', 'print JSON')
+}
+
+function lifecycleOptions(o: CommonOpts): Partial<LifecycleOptions> {
+  return {
+    ...(o.timeoutMs === undefined ? {} : { downloadTimeoutMs: o.timeoutMs }),
+    ...(o.autoMaintenance === false ? { autoMaintenance: false } : {}),
+  }
+}
+
+async function session(dir: string, o: CommonOpts, fn: (s: ClusterSession) => Promise<Output>): Promise<Output> {
+  return withClusterSession(dir, lifecycleOptions(o), async s => {
+    const out = await fn(s)
+    for (const w of s.warnings) process.stderr.write(`iofcert cluster: ${w}\n`)
+    return out
+  })
+}
+
+function ok(json: unknown, text: string): Output {
+  return { exitCode: 0, json, text }
+}
+
+function operation(r: OperationResult): Output {
+  return { exitCode: r.ok ? 0 : 1, json: r, text: renderOperation(r) }
+}
+
+/** Wraps an action: prints its output, maps errors to one line and an exit code. */
+function guard<A extends unknown[]>(action: (...args: A) => Promise<Output>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command
+    const json = (cmd.opts() as CommonOpts).json === true
+    try {
+      const out = await action(...args)
+      process.stdout.write(json ? `${JSON.stringify(out.json, null, 2)}\n` : `${out.text}\n`)
+      process.exitCode = out.exitCode
+    } catch (err) {
+      if (!(err instanceof IofError)) throw err
+      const exitCode = err.exitCode === 2 || BAD_INPUT_CODES.has(err.code) ? 2 : 1
+      process.stderr.write(`iofcert cluster ${cmd.name()}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`)
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details } }, null, 2)}\n`)
+      process.exitCode = exitCode
+    }
+  }
+}
+
+function intArg(v: string): number {
+  if (!/^\d+$/.test(v)) throw new IofError('BadInput', `"${v}" is not a whole number`, {}, { exitCode: 2 })
+  return Number(v)
+}
+
+function renderOperation(r: OperationResult): string {
+  const lines = [`${r.operation} ${r.filterId ?? r.url ?? ''}${r.url !== null && r.filterId !== null && r.operation !== 'uninstall' ? ` from ${r.url}` : ''}`]
+  for (const h of r.hosts) {
+    if (h.state === 'failed') lines.push(`  ${h.host}  failed     ${h.issue.issue}: ${h.issue.message}`)
+    else lines.push(`  ${h.host}  ${h.state.padEnd(9)}  ${h.message}${h.status === null ? '' : ` [${h.status}]`}`)
+  }
+  if (r.hosts.length === 0) lines.push('  nothing to do')
+  return lines.join('\n')
+}
+
+function renderIssue(i: HostIssue): string {
+  return `${i.host}  ${i.filterId ?? i.url ?? ''}  ${i.operation}  ${i.issue}: ${i.message}`
+}
+
+/** The vSphere client's I/O Filters view: one row per filter, one status column per host. */
+function renderList(hosts: readonly string[], filters: readonly FilterQueryResult[], issueCount: number): string {
+  if (filters.length === 0) return 'no filters installed'
+  const table = new Table({ head: ['Name', 'Vendor', 'Version', 'Class', ...hosts], style: { head: [], border: [] } })
+  for (const f of filters) {
+    table.push([
+      f.name ?? `(${f.url})`, f.vendor ?? '', f.version ?? '', f.class ?? '',
+      ...f.hosts.map(h => {
+        const status = h.status ?? '—'
+        return h.installedId !== null && h.installedId !== f.id ? `${status} (runs ${h.installedId})` : status
+      }),
+    ])
+  }
+  const notes = filters.map(f => `${f.id ?? '(unread package)'}: ${f.operation} from ${f.url}`)
+  if (issueCount > 0) notes.push(`${issueCount} issue${issueCount === 1 ? '' : 's'}: iofcert cluster issues <dir>`)
+  return `${table.toString()}\n${notes.join('\n')}`
+}

@@ -1,0 +1,112 @@
+/**
+ * The lifecycle's cluster-level records, kept in `<cluster>/lifecycle.json` and written
+ * atomically after every step that changes them, so a process killed at any instant leaves the
+ * last committed records: which filters the cluster has (id, url, descriptor, operation), the
+ * issues of each host, the operation in flight, and the reboots hosts owe.
+ */
+import * as path from 'node:path'
+import type { FilterInfo } from '../inspect.js'
+import { readJson, writeJsonAtomic } from '../persist.js'
+import type { Descriptor } from '../package/index.js'
+import type { HostIssue, LifecycleOperation } from './issues.js'
+
+/** A filter the cluster was asked to have (or to lose). */
+export interface FilterRecord {
+  /** Stable internal reference: the id changes on upgrade and is unknown until a host reads the package. */
+  readonly ref: number
+  /** `${vendor}_${name}_${version}` of the cluster's target version; null until a host read the package. */
+  id: string | null
+  url: string
+  descriptor: Descriptor | null
+  operation: LifecycleOperation
+  /** The id an upgrade replaces (kept so a retry can still name it). */
+  from: string | null
+}
+
+/** A host issue as stored: tied to its record by `ref`. */
+export type StoredIssue = Omit<HostIssue, 'filterId'> & { readonly ref: number }
+
+/** One host's part of the operation in flight. */
+export interface PendingHost {
+  readonly host: string
+  readonly operation: LifecycleOperation | 'reboot'
+  readonly url: string | null
+}
+
+/** The operation in flight: what recovery needs when its process died. */
+export interface PendingOperation {
+  readonly pid: number
+  readonly ref: number
+  /** Hosts not yet finished, in order. */
+  hosts: PendingHost[]
+  /** Set just before a host is put in maintenance mode, so recovery can take it out again. */
+  current: { readonly host: string; readonly maintenanceBefore: boolean } | null
+  readonly startedAt: string
+}
+
+/**
+ * A reboot a host owes. `install`: the filter is PENDING_REBOOT in the host's state (the info and
+ * meta let a resumed session put it back after opening the cluster, which boots every host);
+ * `upgrade`: the new version runs already and the reboot is the operator's to do.
+ */
+export interface RebootOwed {
+  readonly host: string
+  readonly filterId: string
+  readonly kind: 'install' | 'upgrade'
+  readonly info: FilterInfo
+  readonly meta: Record<string, unknown>
+  readonly at: string
+}
+
+/** lifecycle.json */
+export interface LifecycleState {
+  readonly version: 1
+  nextRef: number
+  filters: FilterRecord[]
+  issues: StoredIssue[]
+  pending: PendingOperation | null
+  reboots: RebootOwed[]
+}
+
+export const STATE_FILE = 'lifecycle.json'
+
+/** Reads the records of the cluster in `dir` (empty when there are none yet). */
+export function readState(dir: string): LifecycleState {
+  const st = readJson<LifecycleState | null>(path.join(dir, STATE_FILE), null)
+  return st ?? { version: 1, nextRef: 1, filters: [], issues: [], pending: null, reboots: [] }
+}
+
+/** Commits the records atomically. */
+export function writeState(dir: string, st: LifecycleState): void {
+  writeJsonAtomic(path.join(dir, STATE_FILE), st)
+}
+
+/** Compares two semantic versions (SemVer 2.0.0 precedence; build metadata ignored). */
+export function compareSemver(a: string, b: string): number {
+  const parse = (v: string) => {
+    const [core = '', pre] = v.split('+')[0]!.split(/-(.*)/s)
+    return { nums: core.split('.').map(Number), pre: pre === undefined || pre === '' ? [] : pre.split('.') }
+  }
+  const x = parse(a)
+  const y = parse(b)
+  for (let i = 0; i < 3; i++) {
+    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0)
+    if (d !== 0) return Math.sign(d)
+  }
+  // a version with a pre-release is lower than the same version without one
+  if (x.pre.length === 0 || y.pre.length === 0) return x.pre.length === y.pre.length ? 0 : x.pre.length === 0 ? 1 : -1
+  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
+    const p = x.pre[i]
+    const q = y.pre[i]
+    if (p === undefined) return -1
+    if (q === undefined) return 1
+    const pn = /^\d+$/.test(p)
+    const qn = /^\d+$/.test(q)
+    if (pn && qn) {
+      const d = Number(p) - Number(q)
+      if (d !== 0) return Math.sign(d)
+    } else if (pn !== qn) return pn ? -1 : 1
+    else if (p !== q) return p < q ? -1 : 1
+  }
+  return 0
+}
