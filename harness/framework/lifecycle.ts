@@ -116,11 +116,16 @@ interface OpContext {
 
 const NO_REQUIREMENTS = Object.freeze({ maintenanceMode: false, reboot: false })
 
+/**
+ * The lifecycle of one cluster's filters. Its operations run one at a time; run one operation
+ * at a time per cluster (one Lifecycle, or several used one after another).
+ */
 export class Lifecycle {
   readonly options: LifecycleOptions
   private queue: Promise<unknown> = Promise.resolve()
+  private busy = false
 
-  private constructor(readonly cluster: Cluster, options: LifecycleOptions, private readonly st: LifecycleState) {
+  private constructor(readonly cluster: Cluster, options: LifecycleOptions, private st: LifecycleState) {
     this.options = options
   }
 
@@ -280,6 +285,7 @@ export class Lifecycle {
 
   /** Each filter of the cluster with its per-host availability and status. */
   query(): FilterQueryResult[] {
+    this.refresh()
     return this.st.filters.map(rec => {
       const d = rec.descriptor
       const seen = d === null ? [...this.cluster.hosts.values()].map(h => lineOf(h, rec)?.info).find(i => i !== undefined) : undefined
@@ -300,6 +306,7 @@ export class Lifecycle {
 
   /** Issues per host, of every filter or of one (by id, url or the id an upgrade replaced). */
   issues(filterId?: string): HostIssue[] {
+    this.refresh()
     const out: HostIssue[] = []
     for (const rec of this.st.filters) {
       if (filterId !== undefined && rec.id !== filterId && rec.url !== filterId && rec.from !== filterId) continue
@@ -323,10 +330,28 @@ export class Lifecycle {
 
   // ---- the per-host machinery ----
 
+  /**
+   * Runs operations one at a time, each on the records as last committed: another Lifecycle of
+   * the same cluster (the free functions open one per call) may have changed them meanwhile.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn)
+    const step = async () => {
+      this.st = readState(this.cluster.options.dir)
+      this.busy = true
+      try {
+        return await fn()
+      } finally {
+        this.busy = false
+      }
+    }
+    const p = this.queue.then(step, step)
     this.queue = p.catch(() => undefined)
     return p
+  }
+
+  /** Rereads the committed records, unless this Lifecycle is in the middle of an operation (its own are newer). */
+  private refresh(): void {
+    if (!this.busy) this.st = readState(this.cluster.options.dir)
   }
 
   private commit(): void {
