@@ -17,6 +17,7 @@ import { runJobOnce, type SideSpec } from './engine.js'
 import { generatorOptionsFor, type GeneratorResult } from './generator.js'
 import { jobPhases, parseJobFile, parseJobText, type JobSpec } from './jobfile.js'
 import { toFioJson, type BenchJobResult, type FioJsonDocument } from './fio-json.js'
+import type { ProfileEntry } from './profile.js'
 
 const GiB = 1024 ** 3
 
@@ -98,7 +99,7 @@ export function loadJobs(o: Pick<BenchOptions, 'job' | 'runtimeS'>): JobSpec[] {
 }
 
 /** Runs the jobs (stonewalled phases one after another, jobs of a phase side by side). */
-export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[] }> {
+export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[]; profile: ProfileEntry[] | null }> {
   const jobs = loadJobs(o)
   const device = o.device ?? 'memory'
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-run-'))
@@ -127,9 +128,27 @@ export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument;
       }))
       results.push(...done)
     }
-    return { doc: toFioJson(results, { version: o.version }), results }
+    const doc = toFioJson(results, { version: o.version })
+    const profile = filter ? await profileFilter(filter, workDir) : null
+    return { doc: profile ? Object.assign(doc, { iofcert: { profile } }) : doc, results, profile }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+/** tinybench of the filter's start/done per operation type, on a live instance. */
+export async function profileFilter(filter: { info: FilterInfo; rule: PolicyRule }, workDir: string): Promise<ProfileEntry[]> {
+  const c = await Cluster.create({ dir: fs.mkdtempSync(path.join(workDir, 'profile-')), cacheBytes: 0 })
+  try {
+    const h = await c.addHost('esx1')
+    await h.activate(filter.info)
+    c.createPolicy({ name: 'p', rules: [filter.rule] })
+    const vm = h.createVm('vm1')
+    await h.addDisk('vm1', { id: 'p0', capacity: 64 << 20, policy: 'p' })
+    await vm.powerOn()
+    return await vm.runInWorker<ProfileEntry[]>('p0', new URL('./profile.js', import.meta.url).href, { filterId: filter.info.id })
+  } finally {
+    await c.shutdown({ remove: true })
   }
 }
 

@@ -40,7 +40,7 @@ export function registerBenchCommand(program: Command): void {
         const vms = f.vms === undefined ? undefined : /^[1-9]\d*$/.test(f.vms) ? Number(f.vms) : bad(`--vms must be a positive integer, got "${f.vms}"`)
         const runtimeS = f.runtime === undefined ? undefined : /^\d+(\.\d+)?$/.test(f.runtime) && Number(f.runtime) > 0 ? Number(f.runtime) : bad(`--runtime must be a positive number of seconds, got "${f.runtime}"`)
         if (f.job !== undefined && !fs.existsSync(f.job)) bad(`cannot read job file ${f.job}`)
-        const { doc } = await runBench({
+        const { doc, profile } = await runBench({
           ...(pkg !== undefined ? { package: pkg } : {}),
           ...(f.job !== undefined ? { job: f.job } : {}),
           device: f.device,
@@ -57,6 +57,7 @@ export function registerBenchCommand(program: Command): void {
           fs.writeFileSync(f.json, text)
         }
         info(`${renderBenchTable(parseFioJson(text))}\n`)
+        if (profile && profile.length > 0) info(`filter profile (tinybench, in the VM worker): ${profile.map(p => `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`).join(', ')}\n`)
         const ignored = [...new Set(doc.jobs.flatMap(j => (j.iofcert?.ignoredOptions ?? []).map(o => o.option)))]
         if (ignored.length > 0) info(`ignored (they concern a real device): ${ignored.join(', ')}\n`)
         if (f.json !== undefined && !toStdout) info(`JSON: ${f.json}\n`)
