@@ -274,7 +274,7 @@ test('an I/O error ends the job and is reported with its offset', async () => {
 })
 
 test('time-based jobs keep going past the size; ramp time is left out of the statistics', async () => {
-  const { result, log } = await drive({ ...base, rw: 'randwrite', size: 64 * KiB, timeBased: true, runtimeMs: 30, rampMs: 20 }, 'async')
+  const { result, log } = await drive({ ...base, rw: 'randwrite', size: 64 * KiB, timeBased: true, runtimeMs: 300, rampMs: 100 }, 'async')
   assert.equal(result.status, 'ok')
   assert.ok(log.length > 16, 'more than one pass over 16 blocks')
   assert.ok(result.write.totalIos < log.length, 'I/Os completed during the ramp are not counted')
