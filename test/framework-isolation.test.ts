@@ -100,3 +100,16 @@ test('a worker killed mid-I/O powers off only its VM and fails its in-flight I/O
     assert.deepEqual(await a.read('a0', 0, 4096), bytes(5, 4096))
   })
 })
+
+test('a filter that leaks until its worker runs out of heap powers off only its VM', async () => {
+  await withCluster({ ioTimeoutMs: 5000, classExclusivity: 'disk', heapMb: 64 }, async c => {
+    const { a, b } = await twoVms(c, 'faulty-leak')
+    const writes = Array.from({ length: 4000 }, (_, i) => ({ op: 'write' as const, offset: (i % 256) * 4096, data: bytes(i, 4096) }))
+    const [results, bErrors] = await Promise.all([a.runIos('a0', writes, 16), verifiedWorkload(b, 'b0', 3)])
+    assert.ok(results.some(r => !r.ok), 'the leaking VM never failed')
+    assert.equal(a.state, 'off')
+    assert.ok(a.faults.some(f => f.kind === 'oom' || f.kind === 'crash'), JSON.stringify(a.faults.slice(0, 3)))
+    assert.equal(bErrors, 0)
+    assert.equal(b.state, 'on')
+  })
+})
