@@ -1,0 +1,3 @@
+/** The harness's recording probe of class dataProvider (see probe.ts). */
+import { probe } from './probe.js'
+export default probe('dataProvider')

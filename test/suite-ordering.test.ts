@@ -1,0 +1,64 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { check, controlPackage, expectStatuses, referenceOrSkip, type Status } from './helpers/suite-runs.js'
+
+const GREP = '^ordering\\.'
+const IDS = ['ordering.chain-position', 'ordering.sequential-overwrite', 'ordering.read-after-write', 'ordering.flush-durability', 'ordering.completion'] as const
+type Id = (typeof IDS)[number]
+
+function expecting(failed: readonly Id[]): Record<string, Status> {
+  return Object.fromEntries(IDS.map(id => [id, failed.includes(id) ? 'failed' : 'passed']))
+}
+
+for (const ref of ['passthrough', 'cache', 'cdp'] as const) {
+  test(`the reference ${ref} filter passes every ordering check with seeds 1, 2 and 3`, async t => {
+    const pkg = referenceOrSkip(t, ref)
+    if (pkg === null) return
+    for (const seed of [1, 2, 3]) await expectStatuses(pkg, GREP, seed, expecting([]), ref)
+  })
+}
+
+test('a filter that holds each write 0–3 ms fails chain-position (later I/O overtakes it below) and nothing else', async () => {
+  const doc = await expectStatuses(await controlPackage('reorder-writes'), GREP, 1, expecting(['ordering.chain-position']), 'reorder-writes')
+  const c = check(doc, 'ordering.chain-position')
+  assert.match(c.message ?? '', /reordered I\/O/)
+  assert.ok(c.evidence?.givenFirst && c.evidence.givenLater && c.evidence.seed !== undefined)
+})
+
+test('a write-back filter that writes its held data back newest first fails sequential-overwrite', async () => {
+  // Writing back out of order corrupts the disk wherever held writes overlap, so every check that
+  // flushes and then reads also sees it: chain-position (its workload flushes, then re-reads
+  // bytes the write-back left older) and flush-durability (what a completed flush left on the
+  // disk is an older write's bytes). read-after-write never flushes and reads through the held
+  // copies, and completion does not look at data.
+  const doc = await expectStatuses(await controlPackage('writeback-lifo'), GREP, 1, expecting(['ordering.sequential-overwrite', 'ordering.chain-position', 'ordering.flush-durability']), 'writeback-lifo')
+  const c = check(doc, 'ordering.sequential-overwrite')
+  assert.match(c.message ?? '', /holds the bytes of write #\d+, which the guest issued before write #\d+/)
+  assert.equal(typeof c.evidence?.offset, 'number')
+  assert.notEqual(c.evidence?.expected, c.evidence?.found)
+})
+
+test('a read cache that never invalidates fails read-after-write', async () => {
+  // The stale bytes also reach the verified workloads of chain-position and flush-durability,
+  // which read blocks they read before and overwrote since.
+  const doc = await expectStatuses(await controlPackage('stale-read-cache'), GREP, 1, expecting(['ordering.read-after-write', 'ordering.chain-position', 'ordering.flush-durability']), 'stale-read-cache')
+  const c = check(doc, 'ordering.read-after-write')
+  assert.match(c.message ?? '', /issued after the write at offset \d+ completed/)
+  assert.ok(c.evidence?.previous && c.evidence.expected && c.evidence.found)
+})
+
+test('a write-back filter that completes flush without writing its held data fails flush-durability and nothing else', async () => {
+  const doc = await expectStatuses(await controlPackage('lying-flush'), GREP, 1, expecting(['ordering.flush-durability']), 'lying-flush')
+  const c = check(doc, 'ordering.flush-durability')
+  assert.match(c.message ?? '', /neither what the completed flush made durable nor a later write/)
+  assert.equal(typeof c.evidence?.offset, 'number')
+})
+
+test('a filter that never settles one I/O in 300 fails completion, and every other check its lost I/O lands in', async () => {
+  // Each check issues well over 300 I/Os, so the dropped one times out (ETIMEDOUT) in every one.
+  const doc = await expectStatuses(await controlPackage('drop-io'), GREP, 1, expecting([...IDS]), 'drop-io')
+  const c = check(doc, 'ordering.completion')
+  assert.match(c.message ?? '', /did not complete within the I\/O timeout/)
+  assert.equal((c.evidence?.io as { error?: string }).error, 'ETIMEDOUT')
+  assert.match(String(c.evidence?.heldAt), /ctl-drop-io/)
+})
