@@ -116,11 +116,26 @@ function finish(label: string, r: ReturnType<typeof emptyDir>, w: ReturnType<typ
   }
 }
 
+/** The repetition of each side to report: the mean of all, or the best one (robust to a busy machine). */
+export type RepPolicy = 'mean' | 'best'
+
 /**
  * Saturation: each side runs the job `reps` times, sides interleaved (A B C A B C …). Rates are
- * summed over VMs and averaged over repetitions; histograms merge over everything.
+ * summed over VMs; over repetitions they are averaged, or with `best` the fastest repetition of each
+ * side is kept (interference from other work on the machine only ever slows a side down, so the
+ * best repetition is the closest to what the chain itself can do).
  */
-export async function measureJob(sides: readonly SideSpec[], p: Placement, job: (vmIndex: number) => GeneratorOptions, reps = 1): Promise<SideStats[]> {
+export async function measureJob(sides: readonly SideSpec[], p: Placement, job: (vmIndex: number) => GeneratorOptions, reps = 1, policy: RepPolicy = 'mean'): Promise<SideStats[]> {
+  if (policy === 'best') {
+    const best: (SideStats | null)[] = sides.map(() => null)
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [i, side] of sides.entries()) {
+        const [one] = await measureJob([side], p, job, 1, 'mean')
+        if (best[i] === null || one!.iops > best[i]!.iops) best[i] = one!
+      }
+    }
+    return best as SideStats[]
+  }
   const acc = sides.map(() => ({ r: emptyDir(), w: emptyDir(), ms: 0, err: null as string | null }))
   for (let rep = 0; rep < reps; rep++) {
     for (const [i, side] of sides.entries()) {
@@ -143,8 +158,26 @@ export async function measureJob(sides: readonly SideSpec[], p: Placement, job: 
   return sides.map((s, i) => finish(s.label, acc[i]!.r, acc[i]!.w, reps, acc[i]!.ms / Math.max(1, reps * p.vms), acc[i]!.err))
 }
 
-/** Paced: the same open-loop load on each side, interleaved over repetitions. */
-export async function measurePaced(sides: readonly SideSpec[], p: Placement, paced: (vmIndex: number) => PacedOptions, reps = 1): Promise<SideStats[]> {
+/** p99 of a histogram (ns). */
+function p99(h: HistogramJSON): number {
+  return LatencyHistogram.fromJSON(h).percentile(99)
+}
+
+/**
+ * Paced: the same open-loop load on each side, interleaved over repetitions; with `best`, the
+ * repetition of each side with the lowest p99 is kept.
+ */
+export async function measurePaced(sides: readonly SideSpec[], p: Placement, paced: (vmIndex: number) => PacedOptions, reps = 1, policy: RepPolicy = 'mean'): Promise<SideStats[]> {
+  if (policy === 'best') {
+    const best: (SideStats | null)[] = sides.map(() => null)
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [i, side] of sides.entries()) {
+        const [one] = await measurePaced([side], p, paced, 1, 'mean')
+        if (best[i] === null || (one!.errors <= best[i]!.errors && p99(one!.latency) < p99(best[i]!.latency))) best[i] = one!
+      }
+    }
+    return best as SideStats[]
+  }
   const acc = sides.map(() => ({ r: emptyDir(), ms: 0, err: null as string | null, late: 0 }))
   for (let rep = 0; rep < reps; rep++) {
     for (const [i, side] of sides.entries()) {
