@@ -2,8 +2,15 @@
  * The instrumented recovery site. Each disk's replica starts empty (reads zeros); every write's
  * arrival is logged (time, disk, offset, length, content hash); faults are set per disk: slow,
  * down (calls reject promptly with ENODEV, never hang) or failing with an error.
+ *
+ * A site lives with the cluster object that made it. Given a directory it also keeps each
+ * replica in a file there, written before the write resolves, so the replica outlives the process
+ * running the cluster: a site opened later on the same directory starts from it (a check that
+ * kills that process with `kill -9` still finds the replica as the site last acknowledged it).
  */
 import { createHash } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import type { IoError } from '../sdk/index.js'
 
 /** One write as it arrived at the site. `at` is epoch ms with sub-ms precision. */
@@ -33,7 +40,27 @@ export function nowMs(): number {
 class Replica {
   readonly blocks = new Map<number, Uint8Array>()
   applyAfter = 0
+  /** The replica's file when the site keeps replicas on disk. */
+  constructor(private readonly file: string | null = null) {
+    if (file === null || !fs.existsSync(file)) return
+    const bytes = fs.readFileSync(file)
+    for (let at = 0; at < bytes.length; at += BLOCK) {
+      const blk = new Uint8Array(BLOCK)
+      blk.set(bytes.subarray(at, Math.min(at + BLOCK, bytes.length)))
+      // unwritten stretches of the sparse file read as zeros, as an absent block does
+      if (blk.some(b => b !== 0)) this.blocks.set(at / BLOCK, blk)
+    }
+  }
   write(offset: number, data: Uint8Array): void {
+    if (this.file !== null) {
+      const fd = fs.openSync(this.file, fs.existsSync(this.file) ? 'r+' : 'w+')
+      try {
+        let done = 0
+        while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, offset + done)
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
     let pos = 0
     while (pos < data.length) {
       const abs = offset + pos
@@ -75,12 +102,19 @@ export class RecoverySite {
   writes = 0
   flushes = 0
 
-  constructor(readonly name: string) {}
+  /** `o.dir`: keep each replica in a file there as well (created when missing). */
+  constructor(readonly name: string, private readonly o: { readonly dir?: string } = {}) {
+    if (o.dir !== undefined) fs.mkdirSync(o.dir, { recursive: true })
+  }
+
+  private fileOf(disk: string): string | null {
+    return this.o.dir === undefined ? null : path.join(this.o.dir, `${encodeURIComponent(disk)}.replica`)
+  }
 
   private replica(disk: string): Replica {
     let r = this.replicas.get(disk)
     if (r === undefined) {
-      r = new Replica()
+      r = new Replica(this.fileOf(disk))
       this.replicas.set(disk, r)
     }
     return r
@@ -153,9 +187,15 @@ export class RecoverySite {
   /** Forgets a disk's replica (the disk was deleted). */
   drop(disk: string): void {
     this.replicas.delete(disk)
+    const file = this.fileOf(disk)
+    if (file !== null) fs.rmSync(file, { force: true })
   }
 
   disks(): string[] {
+    if (this.o.dir !== undefined) {
+      // replicas kept on disk by an earlier process count too, though not yet read here
+      for (const f of fs.readdirSync(this.o.dir)) if (f.endsWith('.replica')) this.replica(decodeURIComponent(f.slice(0, -'.replica'.length)))
+    }
     return [...this.replicas.keys()]
   }
 }
