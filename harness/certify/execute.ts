@@ -19,6 +19,8 @@ const FILTER_FAULTS = new Set(['OpenFailed', 'WorkerFailed', 'DaemonFailed', 'Io
 
 /** Whether a check counts for `ready` in this run. */
 export function isRequired(def: CheckDef, subject: SubjectData, o: RunOptions): boolean {
+  // a check that does not apply to the filter's class cannot be required of it
+  if (!appliesTo(def, subject.cls)) return false
   if (def.required === 'when-upgrade-from') return o.upgradeFrom !== null
   if (def.required === 'when-signed-level') return subject.signatureRequired
   return def.required

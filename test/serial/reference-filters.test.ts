@@ -1,0 +1,25 @@
+/**
+ * The bundled reference filters pass the whole catalogue under --certified: no false alarm, no
+ * harness fault. These runs include the benchmarks, so this file runs alone (npm test's second
+ * phase), with nothing else competing for the CPUs.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import * as fs from 'node:fs'
+import { certify } from '../../harness/certify/runner.js'
+import { referencePackage } from '../helpers/controls.js'
+
+for (const name of ['cdp', 'cache', 'passthrough'] as const) {
+  test(`the reference ${name} filter is ready under --certified (quick, seed 11)`, async t => {
+    const pkg = referencePackage(name)
+    if (!fs.existsSync(pkg)) {
+      t.skip(`${pkg} is not built`)
+      return
+    }
+    const doc = await certify({ package: pkg, quick: true, certified: true, seed: 11 })
+    const bad = doc.checks.filter(c => c.status === 'failed' || c.status === 'errored' || (c.required && c.status === 'skipped'))
+    assert.deepEqual(bad.map(c => `${c.id}: ${c.status}: ${c.message}`), [])
+    assert.equal(doc.verdict, 'ready', doc.reasons?.join('\n'))
+    assert.equal(doc.checks.length >= 42, true)
+  })
+}
