@@ -99,7 +99,7 @@ function plan(rng: Rng, region: number): { offset: number; length: number }[] {
   while (out.length < 8) {
     // mostly whole 4 KiB blocks (what caches keep), some odd sector runs
     const length = rng.float() < 0.75 ? (1 + rng.int(8)) * BLOCK : (1 + rng.int(24)) * 512
-    const offset = rng.float() < 0.75 ? rng.int((region - length) / BLOCK + 1) * BLOCK : rng.int((region - length) / 512 + 1) * 512
+    const offset = rng.float() < 0.75 ? rng.int(Math.floor((region - length) / BLOCK) + 1) * BLOCK : rng.int((region - length) / 512 + 1) * 512
     if (out.some(r => offset < r.offset + r.length && r.offset < offset + length)) continue
     out.push({ offset, length })
   }
@@ -564,7 +564,7 @@ function consistentDiskCheck(region: number, history: Map<number, BlockWrite[]>,
         found: d.found,
         durableWrite: w ? { seq: w.seq, completedAtMs: ms(w.completedAt - t0) } : null,
         laterWrites: h.slice(durable + 1).map(x => ({ seq: x.seq, issuedAtMs: ms(x.issuedAt - t0), completedAtMs: Number.isNaN(x.completedAt) ? null : ms(x.completedAt - t0), ok: x.ok })),
-        lastFlushIssuedAtMs: ms(lastFlushIssuedAt - t0),
+        lastFlushIssuedAtMs: Number.isFinite(lastFlushIssuedAt) ? ms(lastFlushIssuedAt - t0) : null,
       })
     }
   }

@@ -252,7 +252,7 @@ defineCheck(
         io: { op: 'write', offset: bad.io.offset, length: bad.io.data!.length },
         error: e,
         issuedAtMs: ms(bad.issuedAt - t0),
-        siteDownAtMs: ms(downAt - t0),
+        siteDownAtMs: Number.isNaN(downAt) ? null : ms(downAt - t0),
         siteUpAtMs: Number.isNaN(upAt) ? null : ms(upAt - t0),
         failedWrites: run.ios.filter(t => !t.result.ok).length,
         writes: run.ios.length,
