@@ -317,16 +317,18 @@ test('RPO: 4 KiB random writes at QD 8 paced at 2,000 IOPS reach the site within
 
 test('a host crash mid-workload: the instance resyncs at power-on and the replica equals the disk', async () => {
   await withCluster(functional(13), async c => {
-    const vm = await protectedVm(c, 'vm1')
+    const vm = await protectedVm(c, 'vm1', { capacity: 32 * MiB })
     const disk = 'vm1-d'
     const site = c.site('dr')!
     await trackedWrites(vm, disk, randomPlan(13, 400, 16 * MiB, 64), 8)
     await vm.flush(disk)
-    // a slow site builds a backlog the crash loses, while unflushed writes already shipped are
-    // lost by the disk: the two sides differ both ways
+    // a write the site gets but the disk will lose, where the disk held nothing before
+    await vm.write(disk, 24 * MiB, bytes(77, 65536))
+    await until(() => site.arrivals(disk).some(a => a.offset === 24 * MiB), 5000, 'the write at 24 MiB to reach the site')
+    // a slow site builds a backlog the crash loses
     site.setFault(disk, { slowMs: 5 })
-    const work = vm.runIos(disk, randomPlan(14, 3000, 16 * MiB, 64).map(p => ({ op: 'write' as const, offset: p.offset, data: p.data })), 8)
-    await new Promise(r => setTimeout(r, 300))
+    const work = vm.runIos(disk, randomPlan(14, 300, 16 * MiB, 32).map(p => ({ op: 'write' as const, offset: p.offset, data: p.data })), 8)
+    await new Promise(r => setTimeout(r, 100))
     const lost = await c.crashHost('esx1')
     await work
     assert.ok(lost > 0, 'the crash lost no unflushed write')
@@ -334,9 +336,32 @@ test('a host crash mid-workload: the instance resyncs at power-on and the replic
     const h = await c.restartHost('esx1', { powerOnVms: true })
     const vm2 = h.vm('vm1')
     assert.equal(vm2.state, 'on')
-    await quiesced(site, vm2, disk, 0, 16 * MiB)
+    assert.ok((await vm2.read(disk, 24 * MiB, 65536)).every(b => b === 0), 'the disk kept the unflushed write at 24 MiB')
+    await quiesced(site, vm2, disk, 0, 32 * MiB)
     // and it keeps replicating afterwards
     await trackedWrites(vm2, disk, randomPlan(15, 300, 16 * MiB, 64), 8)
+    await quiesced(site, vm2, disk, 0, 32 * MiB)
+  })
+})
+
+test('after a clean power cycle, a write flushed just before a host crash still reaches the site', async () => {
+  await withCluster(functional(23), async c => {
+    const vm = await protectedVm(c, 'vm1')
+    const disk = 'vm1-d'
+    const site = c.site('dr')!
+    await trackedWrites(vm, disk, randomPlan(23, 100, 4 * MiB, 16), 8)
+    await quiesced(site, vm, disk, 0, 16 * MiB)
+    // a clean close: the site holds the disk, and the next open has nothing to copy
+    await vm.powerOff()
+    await vm.powerOn()
+    site.setFault(disk, { down: true })
+    await vm.write(disk, 12 * MiB, bytes(23, 65536))
+    await vm.flush(disk)
+    // the backlog dies with the host; only the sidecar can tell that 12 MiB must be copied
+    await c.crashHost('esx1')
+    site.setFault(disk, null)
+    const vm2 = (await c.restartHost('esx1', { powerOnVms: true })).vm('vm1')
+    assert.deepEqual(await vm2.read(disk, 12 * MiB, 65536), bytes(23, 65536))
     await quiesced(site, vm2, disk, 0, 16 * MiB)
   })
 })
@@ -410,19 +435,28 @@ test('powered off while the site is down: the next power-on resyncs what the sit
   })
 })
 
-test('stun: the filter sends nothing to the disk while it is stunned', async () => {
+test('stun: the filter sends nothing to the disk while it is stunned, even amid its first copy', async () => {
   await withCluster(functional(20), async c => {
-    const vm = await protectedVm(c, 'vm1')
-    const disk = 'vm1-d'
-    const work = trackedWrites(vm, disk, randomPlan(20, 400, 8 * MiB, 16), 8)
-    await new Promise(r => setTimeout(r, 50))
-    await vm.stun(disk, true)
-    await new Promise(r => setTimeout(r, 100))
-    await vm.stun(disk, false)
-    await work
-    await vm.event(disk, 'snapshot')
-    assert.deepEqual((await vm.driveStats(disk)).stunnedFilterIo, [])
-    await quiesced(c.site('dr')!, vm, disk, 0, 8 * MiB)
+    await c.installModule(referenceFilter('cdp'))
+    c.createPolicy({ name: 'cdp', rules: [{ filter: 'cdp@REPLICATION' }] })
+    const h = c.host('esx1')
+    const vm = h.createVm('vm1')
+    await h.addDisk('vm1', { id: 'd', capacity: 64 * MiB })
+    await vm.powerOn()
+    for (let i = 0; i < 64; i++) await vm.write('d', i * MiB, bytes(i, 64 * 1024))
+    await h.setPolicy('vm1', 'd', 'cdp')
+    // the first copy reads the disk while the guest is idle: stun it midway
+    await new Promise(r => setTimeout(r, 300))
+    const before = c.site('dr')!.arrivals('d').length
+    await vm.stun('d', true)
+    await new Promise(r => setTimeout(r, 500))
+    await vm.stun('d', false)
+    assert.ok(before > 0 && before < 64, `the stun did not fall inside the first copy (${before} chunks copied)`)
+    assert.deepEqual((await vm.driveStats('d')).stunnedFilterIo, [])
+    await trackedWrites(vm, 'd', randomPlan(20, 200, 8 * MiB, 16), 8)
+    await until(() => vm.logs.some(l => l.msg === 'first copy to the site finished'), 20_000, 'the first copy')
+    await quiesced(c.site('dr')!, vm, 'd', 0, 64 * MiB)
+    assert.deepEqual((await vm.driveStats('d')).stunnedFilterIo, [])
   })
 })
 

@@ -170,7 +170,11 @@ class BlockCache {
   }
 }
 
-/** An I/O between its `start` and `done`, with the blocks on which a racing write tainted it. */
+/**
+ * An I/O between its `start` and `done`, with the blocks on which a racing write tainted it. One
+ * the framework timed out never reaches `done`: its record stays, and keeps the blocks it shares
+ * with later I/O out of the cache, which errs on the safe side.
+ */
 interface Tracked {
   id: number
   kind: number
@@ -182,7 +186,7 @@ interface Tracked {
   taintHi: number
   /** Position in the scan list. */
   at: number
-  /** A write that found some of its blocks cached: it puts them back when it succeeds. */
+  /** A write that found some of its blocks cached: it caches its whole blocks once it succeeds. */
   refill: boolean
 }
 

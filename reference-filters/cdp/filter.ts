@@ -15,14 +15,18 @@
  * disk order, completion order and shipping order are then one order.
  *
  * Regions that may differ. The sidecar holds a header (dirty while open) and a bitmap of the
- * regions written since the last clean close, each bit made durable before the first write to
- * its region goes down. After an unclean end (host crash, VM crash) the next open copies those
- * regions from the disk to the site, chunk by chunk — zeros included, since the site may hold
- * writes the disk lost with its volatile cache. A disk newly protected is copied whole, except
- * chunks of zeros, the site's replica of it being empty. A chunk copy holds back overlapping
- * writes while it reads, so it is shipped after every write it contains and before every write it
- * does not. Until the first clean close of a newly protected disk, a crash copies again the
- * non-zero chunks of regions not written since.
+ * regions marked since the last clean close. Where the site holds what the disk holds (a seeded
+ * region), the mark is on stable storage before the region's first write goes down: were that
+ * write on the disk and the host to crash before the site had it, only the mark would tell the
+ * next open to copy the region. In a region of a newly protected disk still to be seeded, only
+ * what is sent needs the mark, so it is written then — a few milliseconds late, one sidecar sync
+ * for many regions, as those syncs stall the VM's I/O thread. After an unclean end (host crash,
+ * VM crash) the next open copies the marked regions from the disk to the site, chunk by chunk,
+ * zeros included, since the site may hold writes the disk lost with its volatile cache. The first
+ * copy of a newly protected disk skips chunks of zeros nothing was sent for (its replica starts
+ * empty), and runs in the background, at a modest pace, while the guest leaves the disk alone. A
+ * chunk copy holds back overlapping writes while it reads, so it is shipped after every write it
+ * holds and before every write it does not.
  *
  * Outages. While the site is down the daemon retries with backoff and keeps the backlog in
  * memory; guest I/O never waits for it. A backlog past QUEUE_CAP is dropped and the instance,
