@@ -28,7 +28,8 @@ for (const ref of ['passthrough', 'cache', 'cdp'] as const) {
   })
 }
 
-test('a cache that keeps views of read buffers fails coexistence (encryption above decrypts them in place) and nothing else', async () => {
+test('a cache that keeps views of read buffers fails coexistence (encryption above decrypts them in place) and nothing else of this suite', async () => {
+  // It also fails ordering.chain-position, the other check that puts encryption above the filter.
   const doc = await expectStatuses(await controlPackage('buffer-ref-cache'), GREP, 1, expecting(['exclusivity.coexistence']), 'buffer-ref-cache')
   const c = check(doc, 'exclusivity.coexistence')
   assert.match(c.message ?? '', /a read returned wrong bytes at offset \d+/)
