@@ -44,14 +44,25 @@ defineCheck({ id: 'performance.iops', title: 'At saturation each standard worklo
   const table: Record<string, unknown>[] = []
   for (const w of STANDARD_WORKLOADS) {
     const seed = ctx.rng.u32()
-    const [base, ref, filt] = await measureJob(sides(ctx, true), { device: 'file', vms: 1, capacity, dir: ctx.options.workDir }, () => ({
-      rw: w.rw, bs: w.bs, ...(w.rwmixread !== undefined ? { rwmixread: w.rwmixread } : {}), iodepth: 32, capacity, size: capacity, runtimeMs: seconds * 1000, timeBased: true, norandommap: true, seed,
-    }), reps, 'best')
-    const b = side(base!), r = side(ref!), f = side(filt!)
+    // each repetition measures the three sides back to back; the filter is judged on its best
+    // ratio to the reference of the same repetition (both met the same machine conditions)
+    let best: { b: SideStats; r: SideStats; f: SideStats; ratio: number } | null = null
+    const ratios: number[] = []
+    for (let rep = 0; rep < reps; rep++) {
+      const [b1, r1, f1] = await measureJob(sides(ctx, true), { device: 'file', vms: 1, capacity, dir: ctx.options.workDir }, () => ({
+        rw: w.rw, bs: w.bs, ...(w.rwmixread !== undefined ? { rwmixread: w.rwmixread } : {}), iodepth: 32, capacity, size: capacity, runtimeMs: seconds * 1000, timeBased: true, rampMs: 100, norandommap: true, seed,
+      }), 1)
+      const ratio1 = r1!.iops > 0 ? f1!.iops / r1!.iops : 0
+      ratios.push(Math.round(ratio1 * 1000) / 1000)
+      if (best === null || ratio1 > best.ratio || f1!.errors > 0) best = { b: b1!, r: r1!, f: f1!, ratio: ratio1 }
+      if (f1!.errors > 0) break
+    }
+    const filt = best!.f
+    const b = side(best!.b), r = side(best!.r), f = side(filt)
     benchmarks.push({ workload: w.name, mode: 'saturation', baseline: b, filtered: f, reference: r, overhead: overhead(b, f) })
-    const ratio = r.iops > 0 ? f.iops / r.iops : 0
-    table.push({ workload: w.name, baselineIops: b.iops, referenceIops: r.iops, filteredIops: f.iops, ratioToReference: Math.round(ratio * 1000) / 1000, errors: filt!.errors })
-    if (filt!.errors > 0) shortfalls.push(`${w.name}: ${filt!.errors} I/O errors (${filt!.firstError})`)
+    const ratio = best!.ratio
+    table.push({ workload: w.name, baselineIops: b.iops, referenceIops: r.iops, filteredIops: f.iops, ratioToReference: Math.round(ratio * 1000) / 1000, ratiosPerRepetition: ratios, errors: filt.errors })
+    if (filt.errors > 0) shortfalls.push(`${w.name}: ${filt.errors} I/O errors (${filt.firstError})`)
     else if (ratio < min) shortfalls.push(`${w.name}: ${f.iops} IOPS is ${(ratio * 100).toFixed(0)}% of the reference filter's ${r.iops} (needs ≥ ${min * 100}%)`)
   }
   const evidence = { minRatio: min, workloads: table }
@@ -61,7 +72,7 @@ defineCheck({ id: 'performance.iops', title: 'At saturation each standard worklo
 
 defineCheck({ id: 'performance.latency', title: 'At the standard paced load p99 latency stays within the bound over the no-filter baseline', required: true, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
   const seconds = ctx.quick ? 0.5 : 2
-  const reps = ctx.quick ? 3 : 3
+  const reps = ctx.quick ? 5 : 5
   const capacity = (ctx.quick ? 256 : 1024) * MiB
   const iops = ctx.thresholds.pacedIopsPerVm
   const { latencyP99Factor: factor, latencyP99AddUs: addUs } = ctx.thresholds

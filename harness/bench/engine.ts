@@ -7,6 +7,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import * as v8 from 'node:v8'
+import * as nodeVm from 'node:vm'
 import { Cluster } from '../framework/cluster.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
@@ -15,6 +17,25 @@ import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
 
 const IN_WORKER = new URL('./in-worker.js', import.meta.url).href
+
+/** A full GC of this thread, when the engine can reach one (see settle()). */
+const fullGc: (() => void) | null = (() => {
+  try {
+    v8.setFlagsFromString('--expose-gc')
+    return nodeVm.runInNewContext('gc') as () => void
+  } catch {
+    return null
+  }
+})()
+
+/**
+ * Lets the machine settle between two measured runs: the previous side's garbage (its recovery
+ * site's replicas live on this thread) is collected now rather than during the next side's run.
+ */
+async function settle(): Promise<void> {
+  fullGc?.()
+  await new Promise(r => setTimeout(r, 30))
+}
 
 /** One chain to measure. */
 export interface SideSpec {
@@ -89,12 +110,14 @@ async function withSideCluster<T>(side: SideSpec, p: Placement, fn: (c: Cluster,
 
 /** Runs a generator job on every VM of a fresh cluster for one side. */
 export async function runJobOnce(side: SideSpec, p: Placement, job: (vmIndex: number) => GeneratorOptions): Promise<GeneratorResult[]> {
+  await settle()
   return withSideCluster(side, p, (c, disks) =>
     Promise.all(disks.map(({ vm, disk }, i) => c.vm(vm).runInWorker<GeneratorResult>(disk, IN_WORKER, { kind: 'job', options: job(i) } satisfies InWorkerTask))))
 }
 
 /** Runs a paced load on every VM of a fresh cluster for one side. */
 export async function runPacedOnce(side: SideSpec, p: Placement, paced: (vmIndex: number) => PacedOptions): Promise<PacedResult[]> {
+  await settle()
   return withSideCluster(side, p, (c, disks) =>
     Promise.all(disks.map(({ vm, disk }, i) => c.vm(vm).runInWorker<PacedResult>(disk, IN_WORKER, { kind: 'paced', options: paced(i) } satisfies InWorkerTask))))
 }

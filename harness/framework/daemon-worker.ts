@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
-import type { DaemonWorkerData, FromDaemon, ToDaemon } from './protocol.js'
+import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
 import { FileSidecar, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
 
 const data = workerData as DaemonWorkerData
@@ -37,13 +37,28 @@ function logSink(e: LogEntry): void {
 // ---- recovery sites, through the main thread ----
 let nextSid = 1
 const siteWaits = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
-function siteCall(m: Omit<Extract<FromDaemon, { t: 'site' }>, 'sid' | 't'>): Promise<unknown> {
+let siteBatch: SiteCall[] = []
+let siteScheduled = false
+// site calls of one turn travel in one message (the main thread hosts the sites): a replication
+// daemon shipping thousands of writes a second costs the main thread a few messages, not thousands
+function siteCall(m: Omit<SiteCall, 'sid'>): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sid = nextSid++
     siteWaits.set(sid, { resolve, reject })
-    post({ t: 'site', sid, ...m })
+    siteBatch.push({ sid, ...m })
+    if (!siteScheduled) {
+      siteScheduled = true
+      queueMicrotask(flushSiteCalls)
+    }
   })
 }
+function flushSiteCalls(): void {
+  siteScheduled = false
+  const list = siteBatch
+  siteBatch = []
+  port.postMessage({ t: 'sites', list } satisfies FromDaemon)
+}
+
 const targets: Targets = {
   async connect(site: string): Promise<ReplicaTarget> {
     const conn = (await siteCall({ op: 'connect', site: String(site), conn: 0 })) as number
@@ -161,16 +176,19 @@ async function stop(rid: number): Promise<void> {
   post({ t: 'stopped', rid, ms, timedOut, error, resources })
 }
 
+function siteReply(m: { sid: number; ok: boolean; value?: unknown; error?: string }): void {
+  const w = siteWaits.get(m.sid)
+  if (!w) return
+  siteWaits.delete(m.sid)
+  if (m.ok) w.resolve(m.value)
+  else w.reject(Object.assign(new Error(m.error ?? 'site error'), { code: (m.error ?? 'EIO').split(':')[0] }))
+}
+
 port.on('message', (m: ToDaemon) => {
   if (m.t === 'link') serve(m.vm, m.port)
   else if (m.t === 'stop') void stop(m.rid)
-  else if (m.t === 'site-reply') {
-    const w = siteWaits.get(m.sid)
-    if (!w) return
-    siteWaits.delete(m.sid)
-    if (m.ok) w.resolve(m.value)
-    else w.reject(Object.assign(new Error(m.error ?? 'site error'), { code: (m.error ?? 'EIO').split(':')[0] }))
-  }
+  else if (m.t === 'site-reply') siteReply(m)
+  else if (m.t === 'site-replies') for (const r of m.list) siteReply(r)
 })
 
 start().then(

@@ -2,7 +2,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { DaemonFailed } from './errors.js'
 import type { FilterInfo } from './inspect.js'
-import type { DaemonWorkerData, FromDaemon, ToDaemon } from './protocol.js'
+import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
 import type { RecoverySite } from './site.js'
 import type { LogEntry } from './worker-common.js'
 
@@ -93,17 +93,31 @@ export class DaemonHost {
       this.stopWait = null
       w?.({ ms: m.ms, timedOut: m.timedOut, error: m.error, resources: m.resources })
     } else if (m.t === 'site') this.site(m)
+    else if (m.t === 'sites') for (const c of m.list) this.site(c)
   }
 
-  private reply(m: ToDaemon): void {
-    try {
-      this.worker?.postMessage(m)
-    } catch {
-      // the worker is gone; nothing waits on the reply any more
-    }
+  private replies: { sid: number; ok: boolean; value?: unknown; error?: string }[] = []
+  private replyScheduled = false
+
+  /** Replies of one turn go back in one message. */
+  private reply(m: Extract<ToDaemon, { t: 'site-reply' }>): void {
+    const { t: _t, ...r } = m
+    this.replies.push(r)
+    if (this.replyScheduled) return
+    this.replyScheduled = true
+    queueMicrotask(() => {
+      this.replyScheduled = false
+      const list = this.replies
+      this.replies = []
+      try {
+        this.worker?.postMessage({ t: 'site-replies', list } satisfies ToDaemon)
+      } catch {
+        // the worker is gone; nothing waits on the replies any more
+      }
+    })
   }
 
-  private site(m: Extract<FromDaemon, { t: 'site' }>): void {
+  private site(m: SiteCall): void {
     const fail = (error: string) => this.reply({ t: 'site-reply', sid: m.sid, ok: false, error })
     const ok = (value?: unknown) => this.reply({ t: 'site-reply', sid: m.sid, ok: true, value })
     if (m.op === 'connect') {
