@@ -366,6 +366,24 @@ test('after a clean power cycle, a write flushed just before a host crash still 
   })
 })
 
+test("a VM's worker killed mid-workload: the daemon carries on and the replica equals the disk after power-on", async () => {
+  await withCluster(functional(24), async c => {
+    const vm = await protectedVm(c, 'vm1')
+    const disk = 'vm1-d'
+    const site = c.site('dr')!
+    site.setFault(disk, { slowMs: 2 })
+    const work = vm.runIos(disk, randomPlan(24, 2000, 8 * MiB, 16).map(p => ({ op: 'write' as const, offset: p.offset, data: p.data })), 8)
+    await new Promise(r => setTimeout(r, 200))
+    await vm.crash()
+    const res = await work
+    assert.ok(res.some(r => !r.ok), 'no write was in flight when the worker died')
+    site.setFault(disk, null)
+    await until(() => vm.state === 'off', 2000, 'the VM to power off')
+    await vm.powerOn()
+    await quiesced(site, vm, disk, 0, 16 * MiB)
+  })
+})
+
 test('a backlog past its cap is dropped and the disk is copied again once the site returns', async () => {
   await withCluster({ ioTimeoutMs: 5000 }, async c => {
     const vm = await protectedVm(c, 'vm1', { capacity: 64 * MiB })

@@ -28,6 +28,10 @@
  * chunk copy holds back overlapping writes while it reads, so it is shipped after every write it
  * holds and before every write it does not.
  *
+ * Handing writes over. A write's bytes are copied into a ring of shared memory the daemon copies
+ * them out of when the post arrives (a buffer of their own, transferred, when the ring is full):
+ * a fresh buffer per write costs the VM's I/O thread more than the copy.
+ *
  * Outages. While the site is down the daemon retries with backoff and keeps the backlog in
  * memory; guest I/O never waits for it. A backlog past QUEUE_CAP is dropped and the instance,
  * which waits on the daemon for that news, copies every region that may differ again.
@@ -41,12 +45,18 @@ const MiB = 1 << 20
 const CHUNK = MiB
 /** At most this many regions per disk: few sidecar syncs to mark them, a small bitmap. */
 const MAX_REGIONS = 32
-/** How long marks of regions still to be seeded wait to share one sidecar sync. */
+/** How long marks of regions still to be seeded wait to share one sidecar sync, when marks are coming thick and fast… */
 const MARK_DELAY_MS = 20
+/** …that is, when the last was written less than this ago; otherwise they are written at once. */
+const MARK_QUIET_MS = 100
 /** The first copy of a newly protected disk runs only after the guest left it alone this long… */
 const SEED_QUIET_MS = 50
 /** …and then copies a chunk at most this often (about 32 MiB/s). */
 const SEED_PACE_MS = 30
+/** Sectors of the ring through which an instance hands write data to its daemon (a power of 2). */
+const RING_SECTORS = 16384
+/** The ring's header: the sector count the daemon has taken out, then the data. */
+const RING_HEADER = 64
 /** Largest site write the daemon makes by joining queued writes that touch. */
 const MAX_JOIN = MiB
 /** A disk's backlog beyond this is dropped, and the disk copied again from its regions. */
@@ -80,12 +90,16 @@ const CLEAN = 0
 const DIRTY = 1
 const HEADER = 16
 
-// ---- messages an instance sends its daemon
+// ---- messages an instance sends its daemon. `inst` names the instance that opened the disk last:
+// what an instance that died (its VM's worker ended) left in flight is dropped, not applied after
+// what its successor sends.
 type ToDaemon =
-  | { kind: 'open'; site: string }
-  | { kind: 'write'; offset: number; buf: ArrayBuffer }
-  | { kind: 'zero'; offset: number; length: number }
-  | { kind: 'resync' }
+  | { kind: 'open'; inst: number; site: string; ring?: SharedArrayBuffer }
+  | { kind: 'write'; inst: number; offset: number; buf: ArrayBuffer }
+  /** A write whose bytes wait in the instance's ring at sector `at`; the daemon frees up to `end`. */
+  | { kind: 'staged'; inst: number; offset: number; length: number; at: number; end: number }
+  | { kind: 'zero'; inst: number; offset: number; length: number }
+  | { kind: 'resync'; inst: number }
   | { kind: 'drain'; timeoutMs: number }
   | { kind: 'forget' }
   | { kind: 'bye' }
@@ -223,6 +237,35 @@ interface Outgoing {
   readonly r1: number
 }
 
+/**
+ * Write data on its way to the daemon. A fresh ArrayBuffer per write, transferred, costs the VM's
+ * I/O thread far more than the copy itself (allocation, then the collector); so writes are copied
+ * into one shared buffer the daemon copies them out of as the posts arrive. Only this instance
+ * writes into it and only the daemon advances `taken`, after copying out, in post order.
+ */
+class Ring {
+  readonly sab = new SharedArrayBuffer(RING_HEADER + RING_SECTORS * 512)
+  private readonly bytes = new Uint8Array(this.sab, RING_HEADER)
+  private readonly taken = new Int32Array(this.sab, 0, 1)
+  /** Sectors handed out so far (modulo 2^32). */
+  private given = 0
+
+  /** Copies `data` in; null when it does not fit now (then it travels in a buffer of its own). */
+  stage(data: Uint8Array): { at: number; end: number } | null {
+    const n = data.length >>> 9
+    if (n * 512 !== data.length || n > RING_SECTORS / 4) return null
+    const used = (this.given - Atomics.load(this.taken, 0)) | 0
+    const pos = this.given & (RING_SECTORS - 1)
+    // a write never wraps: the ring's tail is skipped, and freed with it
+    const skip = pos + n > RING_SECTORS ? RING_SECTORS - pos : 0
+    if (used + skip + n > RING_SECTORS) return null
+    const at = skip > 0 ? 0 : pos
+    this.bytes.set(data, at * 512)
+    this.given = (this.given + skip + n) | 0
+    return { at, end: this.given }
+  }
+}
+
 class CdpInstance implements FilterInstance {
   private readonly lower: DiskContext['lower']
   /** The link to the daemon; null without one (nothing is replicated, the disk stays marked). */
@@ -242,6 +285,7 @@ class CdpInstance implements FilterInstance {
   /** Posts held back, in order, until their regions are marked (see send()). */
   private outbox: Outgoing[] = []
   private marking: ReturnType<typeof setTimeout> | null = null
+  private lastMark = -Infinity
   /** Bytes of chunks posted since the daemon last said there was room. */
   private sinceRoom = ROOM_EVERY
   /** When guest I/O last started: the first copy yields to it. */
@@ -252,6 +296,9 @@ class CdpInstance implements FilterInstance {
   private closing = false
   private epoch = 0
   private watching: Promise<void> | null = null
+  private ring: Ring | null = null
+  /** This instance among those that open the disk in turn (see ToDaemon). */
+  private readonly id = Math.floor(Math.random() * 2 ** 48)
 
   constructor(private readonly disk: DiskContext, private readonly map: DirtyMap) {
     this.lower = disk.lower
@@ -275,7 +322,15 @@ class CdpInstance implements FilterInstance {
     }
     const site = String(this.disk.policy.site ?? 'dr')
     try {
-      const r = (await this.daemon.request({ kind: 'open', site } satisfies ToDaemon)) as { epoch: number }
+      const ring = new Ring()
+      let r: { epoch: number }
+      try {
+        r = (await this.daemon.request({ kind: 'open', inst: this.id, site, ring: ring.sab } satisfies ToDaemon)) as { epoch: number }
+        this.ring = ring
+      } catch {
+        // a daemon that cannot share memory with this VM gets each write in a buffer of its own
+        r = (await this.daemon.request({ kind: 'open', inst: this.id, site } satisfies ToDaemon)) as { epoch: number }
+      }
       this.epoch = r.epoch
     } catch (e) {
       // the disk serves its VM all the same; the sidecar stays dirty, so a later open resyncs
@@ -320,7 +375,7 @@ class CdpInstance implements FilterInstance {
     let mark = false
     for (let r = this.regionOf(io.offset); r <= r1; r++) {
       if (m.has(m.durable, r)) continue
-      m.set(m.touched, r)
+      this.touch(r)
       // the site holds what the disk holds here: were this write on the disk and the host to
       // crash before the site had it, only the mark would tell the next open to copy the region.
       // (In a region still to be seeded the mark need only precede what is sent: see send().)
@@ -353,9 +408,13 @@ class CdpInstance implements FilterInstance {
     if (h !== undefined) this.holds.delete(io.id)
     if (outcome.ok) {
       if (io.op === 'write') {
-        const copy = io.data!.slice()
-        this.send({ kind: 'write', offset: io.offset, buf: copy.buffer }, [copy.buffer], io.offset, io.length)
-      } else this.send({ kind: 'zero', offset: io.offset, length: io.length }, undefined, io.offset, io.length)
+        const staged = this.ring?.stage(io.data!) ?? null
+        if (staged !== null) this.send({ kind: 'staged', inst: this.id, offset: io.offset, length: io.length, at: staged.at, end: staged.end }, undefined, io.offset, io.length)
+        else {
+          const copy = io.data!.slice()
+          this.send({ kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, [copy.buffer], io.offset, io.length)
+        }
+      } else this.send({ kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, undefined, io.offset, io.length)
     } else {
       // what a failed write left on the disk is unknown: copy its chunks once it no longer holds them
       for (let c = Math.floor(io.offset / CHUNK); c * CHUNK < io.offset + io.length; c++) this.copies.add(c)
@@ -383,9 +442,16 @@ class CdpInstance implements FilterInstance {
       this.daemon.post(message, transfer)
       return
     }
-    for (let r = r0; r <= r1; r++) this.map.set(this.map.touched, r)
+    for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) this.touch(r)
     this.outbox.push({ message, transfer, r0, r1 })
     this.markSoon()
+  }
+
+  /** Marks a region in memory, and the one after it: a sequential stream then costs one sidecar sync per two regions. */
+  private touch(r: number): void {
+    const m = this.map
+    m.set(m.touched, r)
+    if (r + 1 < m.regions) m.set(m.touched, r + 1)
   }
 
   private marked(r0: number, r1: number): boolean {
@@ -396,16 +462,20 @@ class CdpInstance implements FilterInstance {
   /** Writes the marks after a short pause, so that one sidecar sync covers many regions. */
   private markSoon(): void {
     if (this.marking !== null) return
+    const delay = performance.now() - this.lastMark < MARK_QUIET_MS ? MARK_DELAY_MS : 0
     this.marking = setTimeout(() => {
       this.marking = null
       this.map.persist().then(
-        () => this.drainOutbox(),
+        () => {
+          this.lastMark = performance.now()
+          this.drainOutbox()
+        },
         e => {
           this.disk.log.warn('could not mark regions in the sidecar; retrying', { error: errText(e) })
           if (!this.closing) this.markSoon()
         },
       )
-    }, MARK_DELAY_MS)
+    }, delay)
   }
 
   private drainOutbox(): void {
@@ -563,7 +633,7 @@ class CdpInstance implements FilterInstance {
       if (!known) {
         const buf = data.buffer as ArrayBuffer
         this.sinceRoom += buf.byteLength
-        this.send({ kind: 'write', offset: lo, buf }, [buf], lo, buf.byteLength)
+        this.send({ kind: 'write', inst: this.id, offset: lo, buf }, [buf], lo, buf.byteLength)
       }
       this.release(h)
       if (from === this.seeds && this.seeds.size === 0) this.disk.log.info('first copy to the site finished')
@@ -607,7 +677,7 @@ class CdpInstance implements FilterInstance {
       this.epoch = r.epoch
       this.disk.log.warn('the site fell too far behind: copying every region written since the last clean close')
       // the daemon drops what it is sent until this arrives, in order, ahead of the copies
-      this.send({ kind: 'resync' }, undefined, 0, 0)
+      this.send({ kind: 'resync', inst: this.id }, undefined, 0, 0)
       const m = this.map
       for (const c of this.chunksOf(x => m.has(m.touched, x))) this.copies.add(c)
       this.kickCopy()
@@ -724,6 +794,10 @@ class Pump {
   private rooms: Waiter[] = []
   private watcher: ((v: unknown) => void) | null = null
   private stopped = false
+  /** The open instance's ring of staged write data. */
+  private ring: { bytes: Uint8Array; taken: Int32Array } | null = null
+  /** The instance that opened the disk last: the only one whose writes are taken. */
+  owner = -1
 
   constructor(readonly disk: string, public site: string, private readonly target: (site: string) => Promise<ReplicaTarget>, private readonly log: DaemonContext['log']) {}
 
@@ -732,9 +806,20 @@ class Pump {
   }
 
   /** A new instance opened the disk: whatever a previous one left queued still goes first. */
-  reopen(site: string): void {
+  reopen(owner: number, site: string, ring: SharedArrayBuffer | undefined): void {
+    this.owner = owner
     this.site = site
     this.overflowed = false
+    this.ring = ring === undefined ? null : { bytes: new Uint8Array(ring, RING_HEADER), taken: new Int32Array(ring, 0, 1) }
+  }
+
+  /** Copies a staged write out of the instance's ring and frees its place there. */
+  unstage(at: number, length: number, end: number): Uint8Array | null {
+    const r = this.ring
+    if (r === null) return null
+    const data = r.bytes.slice(at * 512, at * 512 + length)
+    Atomics.store(r.taken, 0, end)
+    return data
   }
 
   push(e: Entry): void {
@@ -957,7 +1042,11 @@ function startDaemon(ctx: DaemonContext): Daemon {
     return t
   }
 
-  const pumpOf = (disk: string): Pump | undefined => pumps.get(disk)
+  /** The disk's pump; with `inst`, only if that instance opened the disk last. */
+  const pumpOf = (disk: string, inst?: number): Pump | undefined => {
+    const p = pumps.get(disk)
+    return p === undefined || (inst !== undefined && p.owner !== inst) ? undefined : p
+  }
 
   return {
     message(from, raw) {
@@ -973,17 +1062,24 @@ function startDaemon(ctx: DaemonContext): Daemon {
           if (p === undefined) {
             p = new Pump(from.disk, m.site, target, ctx.log)
             pumps.set(from.disk, p)
-          } else p.reopen(m.site)
+          }
+          p.reopen(m.inst, m.site, m.ring)
           return { epoch: p.epoch }
         }
         case 'write':
-          pumpOf(from.disk)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
+          pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
           return undefined
+        case 'staged': {
+          const p = pumpOf(from.disk, m.inst)
+          const data = p?.unstage(m.at, m.length, m.end) ?? null
+          if (data !== null) p!.push({ offset: m.offset, length: m.length, data })
+          return undefined
+        }
         case 'zero':
-          pumpOf(from.disk)?.pushZero(m.offset, m.length)
+          pumpOf(from.disk, m.inst)?.pushZero(m.offset, m.length)
           return undefined
         case 'resync':
-          pumpOf(from.disk)?.resync()
+          pumpOf(from.disk, m.inst)?.resync()
           return undefined
         case 'drain':
           return pumpOf(from.disk)?.drain(m.timeoutMs) ?? true
