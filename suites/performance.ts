@@ -82,7 +82,7 @@ defineCheck({ id: 'performance.latency', title: 'At the standard paced load p99 
   for (const w of STANDARD_WORKLOADS) {
     const seed = ctx.rng.u32()
     const [base, filt] = await measurePaced(sides(ctx, false), { device: 'file', vms: 2, capacity, dir: ctx.options.workDir }, vm => ({
-      iops, seconds, bs: w.bs, readPct: w.rw === 'randread' ? 100 : w.rw === 'randrw' ? (w.rwmixread ?? 50) : 0, seed: seed + vm, size: capacity, maxInflight: 64, sequential: w.rw === 'write',
+      iops, seconds, rampS: ctx.quick ? 0.3 : 0.5, bs: w.bs, readPct: w.rw === 'randread' ? 100 : w.rw === 'randrw' ? (w.rwmixread ?? 50) : 0, seed: seed + vm, size: capacity, maxInflight: 64, sequential: w.rw === 'write',
     }), reps, 'best')
     const b = side(base!), f = side(filt!)
     benchmarks.push({ workload: `${w.name}-paced`, mode: 'paced', baseline: b, filtered: f, overhead: overhead(b, f) })

@@ -24,6 +24,8 @@ export interface PacedOptions {
   readonly maxInflight: number
   /** Sequential offsets instead of random ones. */
   readonly sequential?: boolean
+  /** I/Os issued in the first `rampS` seconds run but are left out of the statistics (warm-up). */
+  readonly rampS?: number
 }
 
 export interface PacedResult {
@@ -87,11 +89,14 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
   const bufs = Array.from({ length: slots }, () => new Uint8Array(o.bs))
   for (const b of bufs) for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff
   const t0s = new Float64Array(slots)
+  const counted = new Uint8Array(slots)
   const free: number[] = Array.from({ length: slots }, (_, i) => slots - 1 - i)
   const blocks = Math.max(1, Math.floor(o.size / o.bs))
   let scheduled = 0, issued = 0, completed = 0, errors = 0, late = 0
   let firstError: string | null = null
-  const total = Math.round(o.iops * o.seconds)
+  const rampS = o.rampS ?? 0
+  const total = Math.round(o.iops * (o.seconds + rampS))
+  const rampIos = Math.round(o.iops * rampS)
   return new Promise(resolve => {
     const start = performance.now()
     let timer: ReturnType<typeof setInterval> | null = null
@@ -104,7 +109,9 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
       const t = performance.now()
       free.push(tag)
       completed++
-      if (error === null) hist.record((t - t0s[tag]!) * 1e6)
+      if (error === null) {
+        if (counted[tag] === 1) hist.record((t - t0s[tag]!) * 1e6)
+      }
       else {
         errors++
         firstError ??= error
@@ -125,6 +132,7 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
         const offset = o.sequential ? (scheduled % blocks) * o.bs : Math.floor((rng.next() / 4294967296) * blocks) * o.bs
         const isRead = (rng.next() / 4294967296) * 100 < o.readPct
         t0s[slot] = performance.now()
+        counted[slot] = scheduled >= rampIos ? 1 : 0
         scheduled++
         issued++
         submit(isRead ? 'read' : 'write', offset, o.bs, bufs[slot]!, slot)
