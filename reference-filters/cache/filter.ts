@@ -20,7 +20,9 @@
  *
  * A read served from memory completes here (the drive never sees it); everything else passes.
  * Blocks live in 1 MiB slabs allocated as the cache fills, and the LRU order is kept in typed
- * arrays indexed by slot, so a hit allocates nothing.
+ * arrays indexed by slot, so a hit allocates nothing. A block is cached on its second miss within
+ * a while (a hashed bit per block remembers the first): a read that is never repeated — the bulk
+ * of a random workload over a disk larger than the cache — costs no copy and no eviction.
  */
 import type { Decision, DiskContext, FilterInstance, FilterModule, Io, Outcome } from '../../harness/sdk/index.js'
 
@@ -200,9 +202,42 @@ function taint(t: Tracked, lo: number, hi: number): void {
   if (hi > t.taintHi) t.taintHi = hi
 }
 
+/**
+ * Blocks missed once lately, a bit each at a hash of the block: the cache's admission test. The
+ * bits are cleared when a quarter of them is set, so "lately" spans a few times the cache's size
+ * in distinct misses. A collision admits a block early, which costs only a copy.
+ */
+class Doorkeeper {
+  private readonly bits: Uint32Array
+  private readonly mask: number
+  private set = 0
+
+  constructor(capacityBlocks: number) {
+    let n = 1 << 16
+    while (n < capacityBlocks * 4 && n < 1 << 26) n *= 2
+    this.bits = new Uint32Array(n >>> 5)
+    this.mask = n - 1
+  }
+
+  /** True when `block` was missed lately; otherwise remembers it and returns false. */
+  admit(block: number): boolean {
+    const h = Math.imul((block ^ Math.floor(block / 4294967296)) | 0, 0x9e3779b1) & this.mask
+    const w = h >>> 5
+    const m = 1 << (h & 31)
+    if ((this.bits[w]! & m) !== 0) return true
+    this.bits[w]! |= m
+    if (++this.set > (this.mask + 1) >>> 2) {
+      this.bits.fill(0)
+      this.set = 0
+    }
+    return false
+  }
+}
+
 /** Per-disk state: the cache and the I/O in flight through it. */
 class CacheInstance implements FilterInstance {
   private readonly cache: BlockCache
+  private readonly door: Doorkeeper
   /** The last block that lies wholly inside the disk (+1): a trailing partial block is never cached. */
   private readonly wholeBlocks: number
   private readonly byId = new Map<number, Tracked>()
@@ -213,6 +248,7 @@ class CacheInstance implements FilterInstance {
     const mib = Number(disk.policy.cacheMiB ?? 64)
     this.wholeBlocks = Math.floor(disk.capacity / BLOCK)
     this.cache = new BlockCache(Math.max(0, Math.min(Math.floor((mib * MiB) / BLOCK), this.wholeBlocks)))
+    this.door = new Doorkeeper(this.cache.capacity)
   }
 
   start(io: Io): Decision {
@@ -327,8 +363,8 @@ class CacheInstance implements FilterInstance {
         continue
       }
       const slot = cache.slot(b)
-      if (slot === undefined) cache.put(b, data, from - start)
-      else cache.touch(slot)
+      if (slot !== undefined) cache.touch(slot)
+      else if (this.door.admit(b)) cache.put(b, data, from - start)
     }
   }
 
