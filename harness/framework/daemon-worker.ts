@@ -4,6 +4,8 @@
  * main thread, which hosts the instrumented sites.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import * as v8 from 'node:v8'
+import * as nodeVm from 'node:vm'
 import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
 import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
 import { FileSidecar, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
@@ -184,8 +186,21 @@ function siteReply(m: { sid: number; ok: boolean; value?: unknown; error?: strin
   else w.reject(Object.assign(new Error(m.error ?? 'site error'), { code: (m.error ?? 'EIO').split(':')[0] }))
 }
 
+// a full GC on request: shared memory an instance handed its daemon is freed only once this
+// isolate has dropped its last view of it, so memory measurements collect here too
+let gcFn: (() => void) | null = null
+try {
+  v8.setFlagsFromString('--expose-gc')
+  gcFn = nodeVm.runInNewContext('gc') as () => void
+} catch {
+  gcFn = null
+}
+
 port.on('message', (m: ToDaemon) => {
-  if (m.t === 'link') serve(m.vm, m.port)
+  if (m.t === 'gc') {
+    gcFn?.()
+    post({ t: 'gc-done', rid: m.rid })
+  } else if (m.t === 'link') serve(m.vm, m.port)
   else if (m.t === 'stop') void stop(m.rid)
   else if (m.t === 'site-reply') siteReply(m)
   else if (m.t === 'site-replies') for (const r of m.list) siteReply(r)

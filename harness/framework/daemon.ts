@@ -86,8 +86,27 @@ export class DaemonHost {
     })
   }
 
+  private gcWaits = new Map<number, () => void>()
+  private nextGc = 1
+
+  /** Runs a full GC in the daemon's worker (bounded: a stuck daemon is not waited for). */
+  gc(): Promise<void> {
+    const w = this.worker
+    if (w === null || !this.alive) return Promise.resolve()
+    const rid = this.nextGc++
+    return new Promise(resolve => {
+      const t = setTimeout(() => { this.gcWaits.delete(rid); resolve() }, 2000)
+      this.gcWaits.set(rid, () => { clearTimeout(t); resolve() })
+      w.postMessage({ t: 'gc', rid } satisfies ToDaemon)
+    })
+  }
+
   private onMessage(m: FromDaemon): void {
-    if (m.t === 'log') this.o.onLog(m.list, m.dropped)
+    if (m.t === 'gc-done') {
+      const w = this.gcWaits.get(m.rid)
+      this.gcWaits.delete(m.rid)
+      w?.()
+    } else if (m.t === 'log') this.o.onLog(m.list, m.dropped)
     else if (m.t === 'stopped') {
       const w = this.stopWait
       this.stopWait = null

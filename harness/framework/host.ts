@@ -178,6 +178,9 @@ export class Host {
       changed: () => {
         if (this.up) this.save()
       },
+      gcDaemons: async () => {
+        await Promise.all([...this.daemons.values()].map(d => d.gc()))
+      },
     }
   }
 

@@ -79,6 +79,7 @@ export interface DaemonWorkerData {
 export type ToDaemon =
   | { t: 'link'; vm: string; port: MessagePort }
   | { t: 'stop'; rid: number }
+  | { t: 'gc'; rid: number }
   | { t: 'site-reply'; sid: number; ok: boolean; value?: unknown; error?: string }
   | { t: 'site-replies'; list: { sid: number; ok: boolean; value?: unknown; error?: string }[] }
 
@@ -97,6 +98,7 @@ export type FromDaemon =
   | { t: 'ready' }
   | { t: 'failed'; message: string }
   | { t: 'stopped'; rid: number; ms: number; timedOut: boolean; error?: string; resources: string[] }
+  | { t: 'gc-done'; rid: number }
   | { t: 'site'; sid: number; op: 'connect' | 'write' | 'flush' | 'close'; site: string; conn: number; disk?: string; offset?: number; data?: Uint8Array }
   | { t: 'sites'; list: SiteCall[] }
   | { t: 'log'; list: LogEntry[]; dropped: number }

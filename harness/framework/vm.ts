@@ -89,6 +89,8 @@ export interface VmHostServices {
   daemonPort(filterId: string, vm: string): import('node:worker_threads').MessagePort | null
   canPowerOn(vm: string): void
   changed(): void
+  /** Full GC in the host's daemon workers (they may hold shared memory the VM handed them). */
+  gcDaemons(): Promise<void>
 }
 
 interface Pending {
@@ -472,6 +474,7 @@ export class Vm {
 
   /** The worker's memory (after GC when asked) and its live resources. */
   async memory(gc = true): Promise<{ heapUsed: number; external: number; arrayBuffers: number; resources: string[] }> {
+    if (gc) await this.services.gcDaemons()
     return (await this.call({ t: 'memory', rid: 0, gc })) as { heapUsed: number; external: number; arrayBuffers: number; resources: string[] }
   }
 
