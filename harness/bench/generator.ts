@@ -241,7 +241,11 @@ export class IoGenerator {
   private failures = 0
   private readonly failureList: VerifyFailure[] = []
 
-  constructor(options: GeneratorOptions, submit: SubmitFn) {
+  /**
+   * `allocBuffer`, when given, supplies the job's I/O buffers (a disk's own I/O memory, where the
+   * device moves data with one memmove); otherwise they are plain memory.
+   */
+  constructor(options: GeneratorOptions, submit: SubmitFn, allocBuffer?: (bytes: number) => Uint8Array) {
     const o = options
     const bad = (msg: string): never => {
       throw new BenchError(BenchErrorCode.GeneratorOptions, `generator options: ${msg}`)
@@ -348,8 +352,8 @@ export class IoGenerator {
 
     // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's)
     const depth = this.iodepth
-    this.buffer = new Uint8Array(depth * this.maxLen)
-    const words = new Uint32Array(this.buffer.buffer, 0, this.buffer.byteLength >>> 2)
+    this.buffer = allocBuffer ? allocBuffer(depth * this.maxLen) : new Uint8Array(depth * this.maxLen)
+    const words = new Uint32Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength >>> 2)
     const fill = new Xoshiro128(deriveSeed(this.seed, 0x62756666))
     for (let i = 0; i < words.length; i++) words[i] = fill.next()
     this.views = new Array<Uint8Array | undefined>(depth * sizes.length)
@@ -378,7 +382,7 @@ export class IoGenerator {
       this.expectGen = new Uint32Array(chunks)
       this.wbusy = new Uint8Array(chunks)
       this.rbusy = new Uint16Array(chunks)
-      this.dataViews = Array.from({ length: depth }, (_, s) => new DataView(this.buffer.buffer, s * this.maxLen, this.maxLen))
+      this.dataViews = Array.from({ length: depth }, (_, s) => new DataView(this.buffer.buffer, this.buffer.byteOffset + s * this.maxLen, this.maxLen))
     } else {
       this.chunk = 0
       this.chunkSizeIndex = 0

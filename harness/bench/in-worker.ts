@@ -78,7 +78,7 @@ function runJob(handle: WorkerDiskHandle, options: GeneratorOptions): Promise<Ge
     }
     gen!.complete(tag, error)
   })
-  gen = new IoGenerator(options, submit)
+  gen = new IoGenerator(options, submit, n => handle.ioBuffer(n))
   return gen.run()
 }
 
@@ -86,7 +86,7 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
   const rng = new Xoshiro128(o.seed)
   const hist = new LatencyHistogram()
   const slots = o.maxInflight
-  const bufs = Array.from({ length: slots }, () => new Uint8Array(o.bs))
+  const bufs = Array.from({ length: slots }, () => handle.ioBuffer(o.bs))
   for (const b of bufs) for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff
   const t0s = new Float64Array(slots)
   const counted = new Uint8Array(slots)

@@ -23,7 +23,7 @@ import {
 import type { FilterInfo } from './inspect.js'
 import { writeJsonAtomic, readJson } from './persist.js'
 import type { Cluster } from './cluster.js'
-import { Vm, type VmDisk, type VmHostServices } from './vm.js'
+import { Vm, type DiskBacking, type VmDisk, type VmHostServices } from './vm.js'
 import type { LogEntry } from './worker-common.js'
 
 /** Acceptance levels, most trusted first. */
@@ -48,7 +48,7 @@ export interface DiskOptions {
   /** Disk id, unique in the cluster (default `<vm>-disk<n>`). */
   readonly id?: string
   readonly capacity: number
-  readonly backing?: 'memory' | 'file'
+  readonly backing?: DiskBacking
   /** Storage policy to apply at creation. */
   readonly policy?: string
 }
@@ -59,7 +59,7 @@ interface HostState {
   trustedKeys: string[]
   maintenance: boolean
   filters: { info: FilterInfo; status: InstalledFilter['status']; meta: Record<string, unknown> }[]
-  vms: { name: string; poweredOn: boolean; disks: { id: string; capacity: number; backing: 'memory' | 'file'; path: string | null; policy: string | null }[] }[]
+  vms: { name: string; poweredOn: boolean; disks: { id: string; capacity: number; backing: DiskBacking; path: string | null; policy: string | null }[] }[]
 }
 
 export class Host {

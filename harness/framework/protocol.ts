@@ -8,8 +8,9 @@ import type { MemoryUpdate } from './store.js'
 
 /** Where a disk's bytes live, as handed to a worker. */
 export type Backing =
-  | { kind: 'memory'; slabs: SharedArrayBuffer[]; pairs: number[]; free: number[] }
+  | { kind: 'memory'; mems: WebAssembly.Memory[]; pairs: number[]; free: number[] }
   | { kind: 'file'; path: string }
+  | { kind: 'null' }
 
 /** A filter as placed on one disk. */
 export interface FilterSpec {

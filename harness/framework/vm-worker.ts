@@ -10,7 +10,7 @@ import * as nodeVm from 'node:vm'
 import type { CloseReason, DiskContext, DiskEvent, FilterInstance, FilterModule, IoError, IoOp } from '../sdk/index.js'
 import { DiskPath, type FaultRecord, type IoRequest, type Layer } from './chain.js'
 import { Drive } from './drive.js'
-import { FileStore, MemoryStore } from './store.js'
+import { FileStore, MemoryStore, NullStore } from './store.js'
 import { FileJournalMedium, Journal, SharedJournalMedium } from './journal.js'
 import { FileSidecar, LinkClient, makeLogger, type LogEntry } from './worker-common.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
@@ -32,6 +32,8 @@ export interface WorkerDiskHandle {
   readonly capacity: number
   readonly path: DiskPath
   readonly drive: Drive
+  /** An I/O buffer the disk moves data into and out of cheaply (its own memory, for a memory disk). */
+  ioBuffer(length: number): Uint8Array
   /** Makes a submit function whose completions call `onComplete(tag, error)`. */
   submitter(onComplete: (tag: number, error: IoError | null, req: IoRequest) => void): (op: IoOp, offset: number, length: number, data: Uint8Array | null, tag: number) => void
 }
@@ -40,7 +42,7 @@ interface OpenDisk {
   spec: DiskSpec
   path: DiskPath
   drive: Drive
-  store: MemoryStore | FileStore
+  store: MemoryStore | FileStore | NullStore
   filters: FilterSpec[]
   sidecars: FileSidecar[]
   ioDone: (req: IoRequest, err: IoError | null) => void
@@ -153,13 +155,15 @@ function buildDisk(spec: DiskSpec): OpenDisk {
     spec.backing.kind === 'memory'
       ? new MemoryStore(
           {
-            slabs: spec.backing.slabs,
+            mems: spec.backing.mems,
             index: pairsToMap(spec.backing.pairs),
             free: spec.backing.free,
           },
           () => queueMicrotask(() => flushMem(d)),
         )
-      : new FileStore(spec.backing.path, spec.capacity)
+      : spec.backing.kind === 'null'
+        ? new NullStore()
+        : new FileStore(spec.backing.path, spec.capacity)
   const j = spec.journal
   const journal = j === null ? null : new Journal(j.kind === 'shared' ? new SharedJournalMedium(j.sab) : new FileJournalMedium(j.path, j.size))
   const drive = new Drive(store, journal, { capacity: spec.capacity, reorder: spec.reorder })
@@ -193,7 +197,7 @@ async function openLayers(d: OpenDisk, filters: FilterSpec[], which: Set<number>
     let inst: FilterInstance
     try {
       inst = await withTimeout(mod.open(contextFor(d, f, i, sidecar)), data.openTimeoutMs, `${f.filterId} open()`)
-      d.path.layers[i] = makeLayer(f, inst)
+      d.path.setLayer(i, makeLayer(f, inst))
     } catch (e) {
       onFault({ at: Date.now(), disk: d.spec.id, filter: f.filterId, kind: 'open', io: null, error: null, message: errMsg(e) })
       throw Object.assign(new Error(`filter ${f.filterId} failed to open disk ${d.spec.id}: ${errMsg(e)}`), { code: 'OpenFailed', details: { filter: f.filterId } })
@@ -211,7 +215,7 @@ async function closeLayer(d: OpenDisk, i: number, reason: CloseReason): Promise<
       onFault({ at: Date.now(), disk: d.spec.id, filter: L.filterId, kind: 'close', io: null, error: null, message: errMsg(e) })
     }
   }
-  d.path.layers[i] = placeholder(f)
+  d.path.setLayer(i, placeholder(f))
   d.sidecars[i]?.close()
 }
 
@@ -339,6 +343,7 @@ function handleFor(d: OpenDisk): WorkerDiskHandle {
     capacity: d.spec.capacity,
     path: d.path,
     drive: d.drive,
+    ioBuffer: length => (d.store instanceof MemoryStore ? d.store.ioBuffer(length) : new Uint8Array(length)),
     submitter(onComplete) {
       const cb = (req: IoRequest, err: IoError | null) => onComplete(req._tag, err, req)
       return (op, offset, length, buf, tag) => d.path.submitGuest(op, offset, length, buf, cb, tag)
@@ -399,7 +404,7 @@ async function handle(m: ToVm): Promise<unknown> {
         // the image is captured while guest I/O is still held, so it is exactly the quiesced disk
         d.drive.flushAll()
         flushMem(d)
-        if (d.store instanceof MemoryStore) return { kind: 'memory', ...d.store.copy() }
+        if (!(d.store instanceof FileStore)) return { kind: 'memory', ...d.store.copy() }
         fs.copyFileSync(d.store.path, m.snapshotPath!)
         return { kind: 'file', path: m.snapshotPath }
       } finally {

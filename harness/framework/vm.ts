@@ -61,11 +61,18 @@ export class IoFailed extends IofError {
   }
 }
 
+/**
+ * Where a disk's bytes live: `memory` (sparse shared blocks), `file` (a sparse image file) or
+ * `null` (nothing: writes are dropped and reads transfer no data, as fio's null engine and Linux's
+ * null_blk — for measuring the I/O path itself; it is no disk to keep data on).
+ */
+export type DiskBacking = 'memory' | 'file' | 'null'
+
 /** A virtual disk's configuration and image. */
 export interface VmDisk {
   readonly id: string
   readonly capacity: number
-  readonly backing: 'memory' | 'file'
+  readonly backing: DiskBacking
   /** Image file (file-backed). */
   readonly path: string | null
   /** Shared blocks (memory-backed); kept by the main thread so the disk outlives its VM's worker. */
@@ -284,9 +291,9 @@ export class Vm {
       id: d.id,
       capacity: d.capacity,
       backing: d.image
-        ? { kind: 'memory', slabs: d.image.slabs, pairs: [...d.image.index].flat(), free: d.image.free }
-        : { kind: 'file', path: d.path! },
-      journal: this.services.cacheBytes <= 0 ? null : d.image ? { kind: 'shared', sab: d.journal! } : { kind: 'file', path: `${d.path}.journal`, size: this.services.cacheBytes },
+        ? { kind: 'memory', mems: d.image.mems, pairs: [...d.image.index].flat(), free: d.image.free }
+        : d.backing === 'null' ? { kind: 'null' } : { kind: 'file', path: d.path! },
+      journal: this.services.cacheBytes <= 0 || d.backing === 'null' ? null : d.image ? { kind: 'shared', sab: d.journal! } : { kind: 'file', path: `${d.path}.journal`, size: this.services.cacheBytes },
       reorder: this.services.reorderSeed(d.id),
     }
   }
@@ -510,8 +517,8 @@ export class Vm {
 export class DiskSnapshot {
   private constructor(private readonly reader: (offset: number, length: number) => Uint8Array, readonly capacity: number) {}
   static fromBlocks(sab: SharedArrayBuffer, pairs: number[], capacity: number): DiskSnapshot {
-    const img: MemoryImage = { slabs: [sab], index: new Map(), free: [] }
-    for (let i = 0; i < pairs.length; i += 2) img.index.set(pairs[i]!, pairs[i + 1]!)
+    const index = new Map<number, number>()
+    for (let i = 0; i < pairs.length; i += 2) index.set(pairs[i]!, pairs[i + 1]!)
     const view = new Uint8Array(sab)
     return new DiskSnapshot((offset, length) => {
       const out = new Uint8Array(length)
@@ -521,7 +528,7 @@ export class DiskSnapshot {
         const b = Math.floor(abs / 4096)
         const inB = abs - b * 4096
         const n = Math.min(4096 - inB, length - pos)
-        const slot = img.index.get(b)
+        const slot = index.get(b)
         if (slot !== undefined) out.set(view.subarray(slot * 4096 + inB, slot * 4096 + inB + n), pos)
         pos += n
       }
@@ -549,7 +556,8 @@ export class DiskSnapshot {
       })
       return DiskSnapshot.fromBlocks(sab, pairs, d.capacity)
     }
-    return DiskSnapshot.fromBytes(fs.readFileSync(d.path!), d.capacity)
+    if (d.path === null) return DiskSnapshot.fromBytes(new Uint8Array(0), d.capacity)
+    return DiskSnapshot.fromBytes(fs.readFileSync(d.path), d.capacity)
   }
   read(offset: number, length: number): Uint8Array {
     return this.reader(offset, length)
