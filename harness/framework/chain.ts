@@ -95,7 +95,9 @@ function errName(e: unknown): string {
 
 /** The I/O path of one open disk. */
 export class DiskPath {
-  layers: Layer[] = []
+  private _layers: Layer[] = []
+  /** True when some layer has a `done` handler (else completions skip the walk up). */
+  private anyDone = false
   private nextId = 1
   private head: IoRequest | null = null
   private tail: IoRequest | null = null
@@ -113,7 +115,7 @@ export class DiskPath {
   private readonly driveDone = (req: DriveRequest, error: IoError | null): void => {
     const r = req as IoRequest
     if (r._state !== ACTIVE) return
-    this.up(r, this.layers.length - 1, error === null ? OK : failOutcome(error))
+    this.up(r, this._layers.length - 1, error === null ? OK : failOutcome(error))
   }
 
   constructor(readonly drive: Drive, opts: DiskPathOptions) {
@@ -122,6 +124,20 @@ export class DiskPath {
     this.ioTimeoutMs = opts.ioTimeoutMs
     this.onFault = opts.onFault
     this.sweepMs = Math.max(5, Math.min(250, this.ioTimeoutMs / 4))
+  }
+
+  /** The filters in chain order (top first). */
+  get layers(): readonly Layer[] {
+    return this._layers
+  }
+  set layers(layers: readonly Layer[]) {
+    this._layers = layers.slice()
+    this.anyDone = this._layers.some(L => L.hasDone)
+  }
+  /** Replaces one layer (a filter opened, closed or reopened in place). */
+  setLayer(i: number, L: Layer): void {
+    this._layers[i] = L
+    this.anyDone = this._layers.some(l => l.hasDone)
   }
 
   /** Requests in flight (guest and filter-issued), not counting held ones. */
@@ -214,7 +230,7 @@ export class DiskPath {
 
   /** Runs `start` from the request's level down; hands it to the drive when every filter passed. */
   private down(req: IoRequest): void {
-    const layers = this.layers
+    const layers = this._layers
     const n = layers.length
     for (let i = req._level; i < n; i++) {
       const L = layers[i]!
@@ -228,6 +244,8 @@ export class DiskPath {
         this.up(req, i - 1, failOutcome('EIO'))
         return
       }
+      // the hot path: a plain PASS (no payload) goes straight on to the next layer
+      if (d !== null && typeof d === 'object' && (d as Decision).kind === 'pass' && (d as { data?: unknown }).data === undefined) continue
       if (d !== null && typeof d === 'object' && typeof (d as Promise<Decision>).then === 'function') {
         req._level = i
         ;(d as Promise<Decision>).then(
@@ -293,9 +311,11 @@ export class DiskPath {
 
   /** Runs `done` from layer `from` up to the top, then completes the request. */
   private up(req: IoRequest, from: number, outcome: Outcome): void {
-    const layers = this.layers
+    const layers = this._layers
     const top = req._origin // a filter's own I/O completes back only through the layers below it
-    for (let i = from; i >= top; i--) {
+    // no done handler and no payload to restore: nothing to run on the way up
+    const first = this.anyDone || req._repl !== null ? from : top - 1
+    for (let i = first; i >= top; i--) {
       const repl = req._repl
       if (repl !== null && repl.length > 0 && repl[repl.length - 2] === i) {
         // the layer that replaced the payload, and those above it, see the payload they passed down
