@@ -12,6 +12,7 @@ import * as nodeVm from 'node:vm'
 import { Cluster } from '../framework/cluster.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
+import type { DiskBacking } from '../framework/vm.js'
 import type { GeneratorOptions, GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
@@ -47,7 +48,7 @@ export interface SideSpec {
 
 /** Where the disks live and how many VMs run the workload. */
 export interface Placement {
-  readonly device: 'memory' | 'file'
+  readonly device: DiskBacking
   readonly vms: number
   /** Disk capacity (thin). */
   readonly capacity: number

@@ -6,6 +6,9 @@
  * the options the bench implements, so both sides run the same workload — device options
  * (filename, directory, direct …) are gone, includes and `${VAR}`s are resolved, `bs=4k-64k` is
  * the range we run, and verify is dropped (the null engine stores nothing to read back).
+ *
+ * `engine: 'mmap'` runs the same jobs on fio's mmap engine against a file in shared memory
+ * (`/dev/shm`): fio moving every byte into and out of RAM, beside the framework's `memory` device.
  */
 import { execFile } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -25,6 +28,11 @@ export interface RunFioOptions extends ParseOptions {
   readonly fioPath?: string
   /** Kill fio after this long (default: the longest runtime plus 60 s, or 10 minutes). */
   readonly timeoutMs?: number
+  /**
+   * fio's engine: `null` (default: no device, no data) or `mmap` on a file in `/dev/shm` (every
+   * byte copied into and out of RAM; a synchronous engine, so fio caps the queue depth at 1).
+   */
+  readonly engine?: 'null' | 'mmap'
 }
 
 /** What `runFio` ran and read back. */
@@ -47,15 +55,19 @@ export async function runFio(jobFile: string, options: RunFioOptions = {}): Prom
   const fio = options.fioPath ?? 'fio'
   const version = await fioVersion(fio)
   if (version === null) return null
-  const jobText = toNullEngineJobText(specs, { deviceBytes: options.deviceBytes ?? 2 ** 30 })
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-fio-'))
+  const engine = options.engine ?? 'null'
+  const dir = fs.mkdtempSync(path.join(engine === 'mmap' ? SHM : os.tmpdir(), 'iofcert-fio-'))
   try {
-    const file = path.join(dir, 'null-engine.fio')
+    const deviceBytes = options.deviceBytes ?? 2 ** 30
+    const jobText = engine === 'null' ? toNullEngineJobText(specs, { deviceBytes }) : toFioJobText(specs, { deviceBytes, engine: ['ioengine=mmap', `filename=${path.join(dir, 'image')}`] })
+    const file = path.join(dir, `${engine}-engine.fio`)
     fs.writeFileSync(file, jobText)
     const longest = Math.max(0, ...specs.map((s) => (s.runtimeMs ?? 0) + s.rampMs))
     const timeout = options.timeoutMs ?? (longest > 0 ? longest * Math.max(1, specs.length) + 60_000 : 600_000)
-    const { stdout } = await exec(fio, ['--output-format=json', file], timeout)
-    return { summary: parseFioJson(stdout), jobText, version }
+    // the JSON goes to a file: fio prints notes (a synchronous engine's capped depth) on stdout
+    const out = path.join(dir, 'out.json')
+    await exec(fio, ['--output-format=json', `--output=${out}`, file], timeout)
+    return { summary: parseFioJson(fs.readFileSync(out, 'utf8')), jobText, version }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -72,9 +84,17 @@ export async function fioVersion(fio = 'fio'): Promise<string | null> {
   }
 }
 
+/** Where `engine: 'mmap'` puts its file: RAM, so fio measures copies, not a disk. */
+const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
+
 /** Writes parsed jobs back as a fio job file for the null engine (see the module comment). */
 export function toNullEngineJobText(specs: readonly JobSpec[], options: { readonly deviceBytes: number }): string {
-  const out = ['; written by iofcert bench from its parse of a job file: fio null engine, same workload', '[global]', 'ioengine=null', 'lat_percentiles=1', '']
+  return toFioJobText(specs, { deviceBytes: options.deviceBytes, engine: ['ioengine=null'] })
+}
+
+function toFioJobText(specs: readonly JobSpec[], options: { readonly deviceBytes: number; readonly engine: readonly string[] }): string {
+  const name = options.engine[0]!.replace('ioengine=', '')
+  const out = [`; written by iofcert bench from its parse of a job file: fio ${name} engine, same workload`, '[global]', ...options.engine, 'lat_percentiles=1', '']
   for (const s of specs) {
     out.push(`[${s.name}]`)
     out.push(`rw=${s.rw}`)

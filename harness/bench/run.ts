@@ -11,6 +11,8 @@ import { Cluster } from '../framework/cluster.js'
 import { IofError } from '../framework/errors.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
+import type { DiskBacking } from '../framework/vm.js'
+import { BenchError, BenchErrorCode } from './errors.js'
 import { disposePackage, openPackage, verifyPackage } from '../framework/package/index.js'
 import { CLASS_CAPABILITY } from '../framework/policy.js'
 import { runJobOnce, type SideSpec } from './engine.js'
@@ -27,7 +29,8 @@ export interface BenchOptions {
   readonly package?: string
   /** Job file (default: the standard 4 KiB 70/30 random mix at QD 32). */
   readonly job?: string
-  readonly device?: 'memory' | 'file'
+  /** `memory`, `file`, or `null` (no data kept: the I/O path alone, as fio's null engine). */
+  readonly device?: DiskBacking
   /** VMs per job (default: the job's numjobs). */
   readonly vms?: number
   /** Overrides every job's runtime (seconds) and makes it time-based. */
@@ -102,6 +105,10 @@ export function loadJobs(o: Pick<BenchOptions, 'job' | 'runtimeS'>): JobSpec[] {
 export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[]; profile: ProfileEntry[] | null }> {
   const jobs = loadJobs(o)
   const device = o.device ?? 'memory'
+  if (device === 'null') {
+    const v = jobs.find(j => j.verify !== null)
+    if (v !== undefined) throw new BenchError(BenchErrorCode.GeneratorOptions, `job ${v.name} verifies its data, and the null device keeps none: use --device memory or file`)
+  }
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-run-'))
   try {
     const filter = o.package !== undefined ? await loadBenchFilter(o.package, workDir) : null

@@ -27,7 +27,7 @@ export function registerBenchCommand(program: Command): void {
     .description('run fio job files on the framework (baseline and, given a package, with the filter); fio-layout JSON out')
     .argument('[package]', 'a filter package to measure against the no-filter baseline')
     .option('--job <file.fio>', 'fio job file (default: 4 KiB 70/30 random mix, QD 32)')
-    .option('--device <memory|file>', 'disk backing', 'memory')
+    .option('--device <memory|file|null>', 'disk backing (null keeps no data: the I/O path alone, as fio\'s null engine)', 'memory')
     .option('--vms <n>', 'VMs per job (default: the job\'s numjobs)')
     .option('--runtime <s>', 'run each job this long (overrides the file, makes it time-based)')
     .option('--json <file|->', 'write fio-layout JSON (- for stdout, then only JSON goes there)')
@@ -36,7 +36,7 @@ export function registerBenchCommand(program: Command): void {
       const info = (s: string) => (toStdout ? process.stderr : process.stdout).write(s)
       const tty = process.stderr.isTTY && !process.env.CI && !toStdout
       try {
-        if (f.device !== 'memory' && f.device !== 'file') bad(`--device must be memory or file, got "${f.device}"`)
+        if (f.device !== 'memory' && f.device !== 'file' && f.device !== 'null') bad(`--device must be memory, file or null, got "${f.device}"`)
         const vms = f.vms === undefined ? undefined : /^[1-9]\d*$/.test(f.vms) ? Number(f.vms) : bad(`--vms must be a positive integer, got "${f.vms}"`)
         const runtimeS = f.runtime === undefined ? undefined : /^\d+(\.\d+)?$/.test(f.runtime) && Number(f.runtime) > 0 ? Number(f.runtime) : bad(`--runtime must be a positive number of seconds, got "${f.runtime}"`)
         if (f.job !== undefined && !fs.existsSync(f.job)) bad(`cannot read job file ${f.job}`)

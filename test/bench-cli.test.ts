@@ -1,0 +1,146 @@
+/**
+ * `iofcert bench` end to end: the real fio example job files run as written (with `--runtime 1`)
+ * and give fio-layout JSON that the reader written for fio's own output parses; the null device
+ * refuses verify jobs; a verify job on a file device through the reference cache filter finds a
+ * corruption injected into the image; `npm run bench`'s script writes its ratios.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import test from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { parseFioJson } from '../harness/bench/fio-json.js'
+import { generatorOptionsFor, type GeneratorResult } from '../harness/bench/generator.js'
+import type { InWorkerTask } from '../harness/bench/in-worker.js'
+import { parseJobText } from '../harness/bench/jobfile.js'
+import { Cluster } from '../harness/framework/index.js'
+import { CLASS_CAPABILITY } from '../harness/framework/policy.js'
+import { referenceFilter } from './helpers/cluster.js'
+
+const MAIN = fileURLToPath(new URL('../harness/cli/main.js', import.meta.url))
+const STANDARD = fileURLToPath(new URL('../harness/bench/standard.js', import.meta.url))
+const IN_WORKER = new URL('../harness/bench/in-worker.js', import.meta.url).href
+const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/fio-examples')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function node(args: string[], cwd?: string): Promise<Run> {
+  return new Promise(resolve => {
+    execFile(process.execPath, args, { maxBuffer: 64 << 20, env: { ...process.env, CI: '1' }, ...(cwd ? { cwd } : {}) }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+test('every fio example job file runs with --runtime 1 and gives fio-layout JSON', async () => {
+  const files = fs.readdirSync(EXAMPLES).filter(f => f.endsWith('.fio')).sort()
+  assert.ok(files.length >= 10)
+  for (const f of files) {
+    const r = await node([MAIN, 'bench', '--job', path.join(EXAMPLES, f), '--runtime', '1', '--json', '-'])
+    assert.equal(r.code, 0, `${f}: exit ${r.code}\n${r.stderr}`)
+    const doc = parseFioJson(r.stdout)
+    assert.equal(doc.producer, 'iofcert', f)
+    assert.ok(doc.jobs.length >= 1, f)
+    for (const j of doc.jobs) {
+      assert.equal(j.error, 0, `${f}/${j.name}`)
+      assert.ok(j.read.totalIos + j.write.totalIos > 0, `${f}/${j.name} did I/O`)
+      assert.ok(j.iofcert !== undefined, `${f}/${j.name} has the iofcert block`)
+    }
+  }
+})
+
+test('the null device measures the path alone and refuses jobs that verify data', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-cli-'))
+  try {
+    const job = path.join(dir, 'v.fio')
+    fs.writeFileSync(job, '[v]\nrw=randwrite\nbs=4k\nsize=1m\nverify=crc32c\n')
+    const refused = await node([MAIN, 'bench', '--job', job, '--device', 'null'])
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /job v verifies its data, and the null device keeps none/)
+    const bad = await node([MAIN, 'bench', '--device', 'nvme'])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /--device must be memory, file or null/)
+    const ok = await node([MAIN, 'bench', '--device', 'null', '--runtime', '0.3', '--json', '-'])
+    assert.equal(ok.code, 0, ok.stderr)
+    const doc = parseFioJson(ok.stdout)
+    assert.ok(doc.jobs[0]!.read.totalIos > 0 && doc.jobs[0]!.write.totalIos > 0)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a verify job on a file device through the cache filter finds a corruption injected into the image', async () => {
+  const c = await Cluster.create({ ioTimeoutMs: 30_000 })
+  try {
+    const h = await c.addHost('esx1')
+    const info = await c.describeModule(referenceFilter('cache'))
+    await h.activate(info)
+    c.createPolicy({ name: 'cached', rules: [{ filter: `${info.name}@${CLASS_CAPABILITY[info.cls]}` }] })
+    h.createVm('vm1')
+    const capacity = 4 << 20
+    const disk = await h.addDisk('vm1', { id: 'd0', capacity, backing: 'file', policy: 'cached' })
+    await h.vm('vm1').powerOn()
+    const run = async (text: string) => {
+      const [spec] = parseJobText(text, { file: 'job.fio' })
+      return c.vm('vm1').runInWorker<GeneratorResult>('d0', IN_WORKER, { kind: 'job', options: generatorOptionsFor(spec!, { capacity, runSeed: 7 }) } satisfies InWorkerTask)
+    }
+    // write 1 MiB with verify headers through the cache filter
+    const written = await run('[w]\nrw=write\nbs=4k\nsize=1m\nverify=crc32c\ndo_verify=0\n')
+    assert.equal(written.status, 'ok')
+    // flip bytes inside one 4 KiB block of the image itself, beneath the filter
+    const at = 300 * 1024 + 100
+    const fd = fs.openSync(disk.path!, 'r+')
+    fs.writeSync(fd, Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, at)
+    fs.closeSync(fd)
+    const checked = await run('[r]\nrw=read\nbs=4k\nsize=1m\nverify=crc32c\n')
+    assert.equal(checked.status, 'verify-failed', 'the corruption is found')
+    if (checked.status !== 'verify-failed') return
+    assert.equal(checked.failure.offset, at - (at % 4096))
+    assert.match(checked.message, new RegExp(String(at - (at % 4096))))
+    // the I/O went through the cache filter, and the verify reads reached the image
+    assert.deepEqual(c.vm('vm1').filterSpecs(disk).map(f => f.name), [info.name])
+    assert.ok((await c.vm('vm1').driveStats('d0')).reads >= 256)
+  } finally {
+    await c.shutdown({ remove: true })
+  }
+})
+
+test('npm run bench\'s script measures both devices beside fio and writes the ratios', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-std-'))
+  try {
+    const out = path.join(dir, 'bench.json')
+    const r = await node([STANDARD, '--runtime', '0.2', '--reps', '1', '--ramp', '0.1', '--json', out])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /null device \(I\/O path\)/)
+    assert.match(r.stdout, /memory device \(data kept\)/)
+    const doc = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      workloads: { workload: string; null: { iops0: number; iops3: number }; memory: { iops0: number; iops3: number }; fio: { null: number | null; mmap: number | null }; ratios: Record<string, number | null> }[]
+      targets: { workload: string; bareAtOrAboveFioNull: boolean | null; threePassThroughWithin10Pct: boolean }
+      errors: number
+      fio: string | null
+    }
+    assert.deepEqual(doc.workloads.map(w => w.workload), ['4k-randrw-70-30', '4k-randread', '4k-randwrite', '64k-seqwrite'])
+    assert.equal(doc.errors, 0)
+    for (const w of doc.workloads) {
+      for (const v of [w.null.iops0, w.null.iops3, w.memory.iops0, w.memory.iops3]) assert.ok(v > 0, w.workload)
+      if (doc.fio !== null) {
+        assert.ok(w.fio.null! > 0 && w.fio.mmap! > 0, w.workload)
+        assert.equal(w.ratios.nullToFioNull, Math.round((w.null.iops0 / w.fio.null!) * 1000) / 1000)
+        assert.equal(w.ratios.memoryToFioMmap, Math.round((w.memory.iops0 / w.fio.mmap!) * 1000) / 1000)
+      } else {
+        assert.equal(w.ratios.nullToFioNull, null)
+      }
+    }
+    assert.equal(doc.targets.workload, '4k-randrw-70-30')
+    assert.equal(typeof doc.targets.threePassThroughWithin10Pct, 'boolean')
+    assert.match(r.stdout, /4k-randrw-70-30: bare path ≥ fio null: (met|NOT met|not measured)/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
