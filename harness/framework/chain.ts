@@ -17,6 +17,9 @@ export interface Layer {
   readonly inst: FilterInstance
   readonly hasStart: boolean
   readonly hasDone: boolean
+  /** The instance's handlers, read once when it was opened (null: none). */
+  readonly start: NonNullable<FilterInstance['start']> | null
+  readonly done: NonNullable<FilterInstance['done']> | null
 }
 
 /** A fault recorded against a filter (or the path) for one I/O. */
@@ -234,10 +237,11 @@ export class DiskPath {
     const n = layers.length
     for (let i = req._level; i < n; i++) {
       const L = layers[i]!
-      if (!L.hasStart) continue
+      const start = L.start
+      if (start === null) continue
       let d: Decision | Promise<Decision>
       try {
-        d = L.inst.start!(req)
+        d = start.call(L.inst, req)
       } catch (e) {
         req._level = i
         this.fault(req, i, 'throw', `start() threw ${errName(e)}`, 'EIO')
@@ -323,10 +327,11 @@ export class DiskPath {
         repl.pop()
       }
       const L = layers[i]!
-      if (!L.hasDone) continue
+      const done = L.done
+      if (done === null) continue
       let r: void | Promise<void>
       try {
-        r = L.inst.done!(req, outcome)
+        r = done.call(L.inst, req, outcome)
       } catch (e) {
         this.fault(req, i, 'throw', `done() threw ${errName(e)}`, 'EIO')
         outcome = failOutcome('EIO')
