@@ -15,8 +15,6 @@ export interface Layer {
   /** May replace a write's payload (encryption, compression). */
   readonly transforming: boolean
   readonly inst: FilterInstance
-  readonly hasStart: boolean
-  readonly hasDone: boolean
   /** The instance's handlers, read once when it was opened (null: none). */
   readonly start: NonNullable<FilterInstance['start']> | null
   readonly done: NonNullable<FilterInstance['done']> | null
@@ -135,12 +133,12 @@ export class DiskPath {
   }
   set layers(layers: readonly Layer[]) {
     this._layers = layers.slice()
-    this.anyDone = this._layers.some(L => L.hasDone)
+    this.anyDone = this._layers.some(L => L.done !== null)
   }
   /** Replaces one layer (a filter opened, closed or reopened in place). */
   setLayer(i: number, L: Layer): void {
     this._layers[i] = L
-    this.anyDone = this._layers.some(l => l.hasDone)
+    this.anyDone = this._layers.some(l => l.done !== null)
   }
 
   /** Requests in flight (guest and filter-issued), not counting held ones. */

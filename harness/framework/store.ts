@@ -231,7 +231,7 @@ export class MemoryStore implements BlockStore {
       this.onDirty()
     }
   }
-  /** Memory index of `m`'s view, refreshed after a grow. */
+  /** Renews memory `m`'s view after it grew (a grown memory hands out a new buffer object). */
   private refresh(m: number): void {
     const v = new Uint8Array(this.mems[m]!.buffer)
     this.views[m] = v

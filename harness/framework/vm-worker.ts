@@ -116,7 +116,7 @@ function withTimeout<T>(p: T | Promise<T>, ms: number, what: string): Promise<T>
 const PASS_THROUGH: FilterInstance = Object.freeze({})
 
 function placeholder(f: FilterSpec): Layer {
-  return { filterId: f.filterId, name: f.name, cls: f.cls, transforming: f.transforming, inst: PASS_THROUGH, hasStart: false, hasDone: false, start: null, done: null }
+  return { filterId: f.filterId, name: f.name, cls: f.cls, transforming: f.transforming, inst: PASS_THROUGH, start: null, done: null }
 }
 
 function makeLayer(f: FilterSpec, inst: FilterInstance): Layer {
@@ -127,8 +127,6 @@ function makeLayer(f: FilterSpec, inst: FilterInstance): Layer {
     cls: f.cls,
     transforming: f.transforming,
     inst,
-    hasStart: typeof inst.start === 'function',
-    hasDone: typeof inst.done === 'function',
     start: typeof inst.start === 'function' ? inst.start : null,
     done: typeof inst.done === 'function' ? inst.done : null,
   }
