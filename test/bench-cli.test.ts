@@ -2,7 +2,8 @@
  * `iofcert bench` end to end: the real fio example job files run as written (with `--runtime 1`)
  * and give fio-layout JSON that the reader written for fio's own output parses; the null device
  * refuses verify jobs; a verify job on a file device through the reference cache filter finds a
- * corruption injected into the image; `npm run bench`'s script writes its ratios.
+ * corruption injected into the image; the jobs of a phase run on threads of the bench pool;
+ * `npm run bench`'s script writes its ratios.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -11,6 +12,9 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import test from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { threadId } from 'node:worker_threads'
+import runJob from '../harness/bench/job-worker.js'
+import { runBench } from '../harness/bench/run.js'
 import { parseFioJson } from '../harness/bench/fio-json.js'
 import { generatorOptionsFor, type GeneratorResult } from '../harness/bench/generator.js'
 import type { InWorkerTask } from '../harness/bench/in-worker.js'
@@ -143,4 +147,34 @@ test('npm run bench\'s script measures both devices beside fio and writes the ra
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('the jobs of a phase run side by side on threads of the bench pool, and a stonewall waits for them', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-pool-'))
+  try {
+    const job = path.join(dir, 'two.fio')
+    fs.writeFileSync(job, '[global]\nbs=4k\nsize=4m\niodepth=4\ntime_based\nruntime=1\n\n[a]\nrw=randread\n\n[b]\nrw=randwrite\nnumjobs=2\n\n[c]\nstonewall\nrw=read\n')
+    const { results, doc } = await runBench({ job, device: 'null', runtimeS: 0.4, version: 'test' })
+    assert.deepEqual(results.map(r => r.spec.name), ['a', 'b', 'c'])
+    assert.deepEqual(results.map(r => r.vms.length), [1, 2, 1])
+    const [a, b, c] = results.map(r => r.thread)
+    for (const t of [a, b, c]) assert.ok(typeof t === 'number' && t !== threadId, 'each job ran on a pool thread, not this one')
+    assert.notEqual(a, b, 'a and b share a phase: they ran at once, on two threads')
+    assert.ok(doc.jobs.every(j => j.read.total_ios + j.write.total_ios > 0))
+    // the pool is gone: nothing keeps this process alive
+    assert.equal(results.every(r => r.vms.every(v => v.status === 'ok')), true)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a job the pool thread cannot run comes back as a coded error, not a crash', async () => {
+  const [spec] = parseJobText('[x]\nrw=read\nbs=4k\nsize=64k\n', { file: 'x.fio' })
+  const options = [generatorOptionsFor(spec!, { capacity: 1 << 20, runSeed: 1 })]
+  const r = await runJob({ sides: [{ label: 'baseline', install: [], rules: [] }], placement: { device: 'memory', vms: 1, capacity: 1000 }, options })
+  assert.equal(r.ok, false)
+  if (r.ok) return
+  assert.equal(r.name, 'IofError')
+  assert.equal(r.code, 'DiskCapacityInvalid')
+  assert.match(r.message, /1000/)
 })

@@ -29,6 +29,8 @@ export interface BenchJobResult {
   readonly vms: readonly GeneratorResult[]
   /** The same job without the filter, when a package was benchmarked. */
   readonly baseline?: readonly GeneratorResult[]
+  /** The bench pool's thread that ran the job's clusters (not written to the JSON). */
+  readonly thread?: number
 }
 
 /** Document-level fields. */

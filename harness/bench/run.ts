@@ -12,16 +12,19 @@ import { IofError } from '../framework/errors.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
 import type { DiskBacking } from '../framework/vm.js'
-import { BenchError, BenchErrorCode } from './errors.js'
+import { BenchError, BenchErrorCode, type BenchErrorCodeValue } from './errors.js'
 import { disposePackage, openPackage, verifyPackage } from '../framework/package/index.js'
 import { CLASS_CAPABILITY } from '../framework/policy.js'
-import { runJobOnce, type SideSpec } from './engine.js'
-import { generatorOptionsFor, type GeneratorResult } from './generator.js'
+import { Piscina } from 'piscina'
+import type { SideSpec } from './engine.js'
+import { generatorOptionsFor } from './generator.js'
+import type { JobTask, JobTaskResult } from './job-worker.js'
 import { jobPhases, parseJobFile, parseJobText, type JobSpec } from './jobfile.js'
 import { toFioJson, type BenchJobResult, type FioJsonDocument } from './fio-json.js'
 import type { ProfileEntry } from './profile.js'
 
 const GiB = 1024 ** 3
+const JOB_WORKER = new URL('./job-worker.js', import.meta.url).href
 
 /** Options of a bench run, resolved once. */
 export interface BenchOptions {
@@ -115,25 +118,37 @@ export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument;
     const baseline: SideSpec = { label: 'baseline', install: [], rules: [] }
     const filtered: SideSpec | null = filter ? { label: 'filtered', install: [filter.info], rules: [filter.rule] } : null
     const results: BenchJobResult[] = []
-    for (const phase of jobPhases(jobs)) {
-      const done = await Promise.all(phase.map(async spec => {
-        const vms = o.vms ?? spec.numjobs
-        const capacity = Math.max(512, roundUp((spec.offset + (spec.numjobs - 1) * spec.offsetIncrement) + (spec.size ?? o.defaultSizeBytes ?? GiB)))
-        const placement = { device, vms, capacity, dir: workDir }
-        const job = (i: number) => generatorOptionsFor(spec, { capacity, clone: i, runSeed: 0x5eed })
-        o.onProgress?.(`${spec.name}: ${vms} VM(s) on ${device}${filtered ? ', baseline then filtered' : ''}`)
-        // baseline and filtered interleave: the filter is measured right after its baseline
-        const base: GeneratorResult[] = filtered ? await runJobOnce(baseline, placement, job) : []
-        const withF = await runJobOnce(filtered ?? baseline, placement, job)
-        return {
-          spec,
-          device,
-          chain: filtered ? [filter!.info.id] : [],
-          vms: withF,
-          ...(filtered ? { baseline: base } : {}),
-        } satisfies BenchJobResult
-      }))
-      results.push(...done)
+    const phases = jobPhases(jobs)
+    // The jobs of a phase run side by side, each on a pool thread of its own: as many threads
+    // as the machine has cores, or as the widest phase has jobs (fio runs them all at once).
+    const threads = Math.max(os.availableParallelism(), ...phases.map(p => p.length))
+    const pool = new Piscina({ filename: JOB_WORKER, minThreads: 0, maxThreads: threads, idleTimeout: 500 })
+    try {
+      for (const phase of phases) {
+        const done = await Promise.all(phase.map(async spec => {
+          const vms = o.vms ?? spec.numjobs
+          const capacity = Math.max(512, roundUp((spec.offset + (spec.numjobs - 1) * spec.offsetIncrement) + (spec.size ?? o.defaultSizeBytes ?? GiB)))
+          const placement = { device, vms, capacity, dir: workDir }
+          // options are resolved here, so that a job that cannot run fails before any cluster starts
+          const options = Array.from({ length: vms }, (_, i) => generatorOptionsFor(spec, { capacity, clone: i, runSeed: 0x5eed }))
+          o.onProgress?.(`${spec.name}: ${vms} VM(s) on ${device}${filtered ? ', baseline then filtered' : ''}`)
+          // baseline and filtered interleave: the filter is measured right after its baseline
+          const sides = filtered ? [baseline, filtered] : [baseline]
+          const r = (await pool.run({ sides, placement, options } satisfies JobTask)) as JobTaskResult
+          if (!r.ok) throw r.name === 'BenchError' ? new BenchError(r.code as BenchErrorCodeValue, r.message) : new IofError(r.code ?? 'BenchJobFailed', `job ${spec.name}: ${r.message}`, {}, { exitCode: r.exitCode ?? 3 })
+          return {
+            spec,
+            device,
+            chain: filtered ? [filter!.info.id] : [],
+            vms: r.sides[r.sides.length - 1]!,
+            ...(filtered ? { baseline: r.sides[0]! } : {}),
+            thread: r.threadId,
+          } satisfies BenchJobResult
+        }))
+        results.push(...done)
+      }
+    } finally {
+      await pool.destroy()
     }
     const doc = toFioJson(results, { version: o.version })
     const profile = filter ? await profileFilter(filter, workDir) : null
