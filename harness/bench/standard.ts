@@ -65,8 +65,8 @@ function deviceRow(bare: SideStats, three: SideStats): DeviceRow {
 }
 
 async function main(): Promise<void> {
-  const runtime = Number(arg('--runtime') ?? 3)
-  const reps = Number(arg('--reps') ?? 3)
+  const runtime = Number(arg('--runtime') ?? 2)
+  const reps = Number(arg('--reps') ?? 5)
   const ramp = Number(arg('--ramp') ?? 1)
   if (!(ramp >= 0)) throw new Error(`--ramp must be a number of seconds ≥ 0, got "${arg('--ramp')}"`)
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got "${arg('--reps')}"`)
