@@ -281,6 +281,35 @@ test('time-based jobs keep going past the size; ramp time is left out of the sta
   assert.equal(result.write.latency.n, result.write.totalIos)
 })
 
+test('a saturating job on a synchronous disk hands the thread back to its event loop with no I/O held in flight', async () => {
+  let gen: IoGenerator
+  gen = new IoGenerator({ ...base, timeBased: true, runtimeMs: 150 }, (_op, _off, _len, _data, tag) => gen.complete(tag, null), undefined, 5)
+  // what else the thread has to do (a watchdog's ping): it runs whenever the loop gets a turn
+  let turns = 0
+  const inFlightAtTurns = new Set<number>()
+  let alive = true
+  const other = () => {
+    turns++
+    inFlightAtTurns.add(gen.inFlight)
+    if (alive) setImmediate(other)
+  }
+  setImmediate(other)
+  const result = await gen.run()
+  alive = false
+  assert.equal(result.status, 'ok')
+  assert.ok(turns >= 3, `the event loop got ${turns} turns during the run`)
+  assert.deepEqual([...inFlightAtTurns], [0], 'issuing pauses between I/Os: no I/O waits out a turn')
+  assert.ok(result.read.totalIos > 1000)
+  // without yieldEveryMs the same job keeps the thread for the whole run
+  let turnsWithout = 0
+  const g2: IoGenerator = new IoGenerator({ ...base, timeBased: true, runtimeMs: 50 }, (_op, _off, _len, _data, tag) => g2.complete(tag, null))
+  setImmediate(() => turnsWithout++)
+  const started = g2.run()
+  assert.equal(turnsWithout, 0)
+  await started
+  assert.equal(turnsWithout, 0, 'no turn until the run is over')
+})
+
 test('stop() ends a run early; stray completions are counted, not fatal', async () => {
   let gen: IoGenerator
   const held: number[] = []

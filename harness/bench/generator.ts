@@ -188,6 +188,16 @@ export class IoGenerator {
   private started = false
   private finished = false
   private pumping = false
+  private readonly yieldEveryMs: number
+  /** Issuing is paused until the next turn of the event loop (see yieldEveryMs). */
+  private yielding = false
+  private lastYield = 0
+  private sinceYieldCheck = 0
+  private readonly resume = (): void => {
+    this.yielding = false
+    this.lastYield = performance.now()
+    this.pump()
+  }
   private stopIssuing = false
   private userStopped = false
   private exhausted = false
@@ -243,9 +253,13 @@ export class IoGenerator {
 
   /**
    * `allocBuffer`, when given, supplies the job's I/O buffers (a disk's own I/O memory, where the
-   * device moves data with one memmove); otherwise they are plain memory.
+   * device moves data with one memmove); otherwise they are plain memory. `yieldEveryMs` > 0
+   * hands the thread back to its event loop once that often: issuing pauses for one turn (the
+   * thread's other work runs, a watchdog gets its answer) while I/O in flight completes as usual,
+   * so no I/O's latency includes the pause.
    */
-  constructor(options: GeneratorOptions, submit: SubmitFn, allocBuffer?: (bytes: number) => Uint8Array) {
+  constructor(options: GeneratorOptions, submit: SubmitFn, allocBuffer?: (bytes: number) => Uint8Array, yieldEveryMs = 0) {
+    this.yieldEveryMs = yieldEveryMs
     const o = options
     const bad = (msg: string): never => {
       throw new BenchError(BenchErrorCode.GeneratorOptions, `generator options: ${msg}`)
@@ -409,6 +423,7 @@ export class IoGenerator {
       this.rampEnd = this.startT + this.rampMs
       this.deadline = this.rampEnd + this.runtimeMs
       this.lastDone = this.startT
+      this.lastYield = this.startT
       this.pump()
     })
   }
@@ -468,12 +483,17 @@ export class IoGenerator {
   // ---- issuing ----
 
   private pump(): void {
-    if (this.finished) return
+    if (this.finished || this.yielding) return
     this.pumping = true
     try {
       const depth = this.iodepth
       const nSizes = this.sizes.length
       while (this.inflight < depth && !this.stopIssuing) {
+        if (this.yieldEveryMs > 0 && (++this.sinceYieldCheck & 255) === 0 && this.lastNow - this.lastYield > this.yieldEveryMs) {
+          this.yielding = true
+          setImmediate(this.resume)
+          break
+        }
         if (!this.havePending) {
           if (!(this.phase === MAIN ? this.nextIo() : this.nextVerifyIo())) {
             this.exhausted = true

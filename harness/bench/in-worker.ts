@@ -5,7 +5,6 @@
  * Two modes: a fio job (the generator keeps `iodepth` in flight: saturation), or a paced open-loop
  * load (a fixed rate of I/Os whatever the latency, for latency percentiles at a given load).
  */
-import type { IoError } from '../sdk/index.js'
 import type { WorkerDiskHandle } from '../framework/vm-worker.js'
 import { IoGenerator, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
@@ -41,7 +40,7 @@ export interface PacedResult {
 
 export type InWorkerTask = { readonly kind: 'job'; readonly options: GeneratorOptions } | { readonly kind: 'paced'; readonly options: PacedOptions }
 
-/** Completions delivered synchronously are deferred once in a while so the worker stays responsive. */
+/** How often a saturating job hands the worker back to its event loop (issuing pauses one turn). */
 const YIELD_EVERY_MS = 20
 
 export async function run(handle: WorkerDiskHandle, task: InWorkerTask): Promise<GeneratorResult | PacedResult> {
@@ -50,35 +49,10 @@ export async function run(handle: WorkerDiskHandle, task: InWorkerTask): Promise
 
 function runJob(handle: WorkerDiskHandle, options: GeneratorOptions): Promise<GeneratorResult> {
   let gen: IoGenerator | null = null
-  let count = 0
-  let lastYield = performance.now()
-  let deferred: number[] = []
-  let deferredErr: (IoError | null)[] = []
-  let draining = false
-  const drain = () => {
-    draining = false
-    const tags = deferred
-    const errs = deferredErr
-    deferred = []
-    deferredErr = []
-    lastYield = performance.now()
-    for (let i = 0; i < tags.length; i++) gen!.complete(tags[i]!, errs[i]!)
-  }
-  const submit = handle.submitter((tag, error) => {
-    // a synchronous drive would otherwise keep this thread busy for the whole run, deaf to the
-    // main thread's watchdog; every YIELD_EVERY_MS completions are parked for one turn
-    if (draining || (++count & 255) === 0 && performance.now() - lastYield > YIELD_EVERY_MS) {
-      deferred.push(tag)
-      deferredErr.push(error)
-      if (!draining) {
-        draining = true
-        setImmediate(drain)
-      }
-      return
-    }
-    gen!.complete(tag, error)
-  })
-  gen = new IoGenerator(options, submit, n => handle.ioBuffer(n))
+  const submit = handle.submitter((tag, error) => gen!.complete(tag, error))
+  // a synchronous drive would otherwise keep this thread busy for the whole run, deaf to the main
+  // thread's watchdog: the generator pauses issuing for one turn every YIELD_EVERY_MS
+  gen = new IoGenerator(options, submit, n => handle.ioBuffer(n), YIELD_EVERY_MS)
   return gen.run()
 }
 
