@@ -57,7 +57,7 @@ export function registerBenchCommand(program: Command): void {
           fs.writeFileSync(f.json, text)
         }
         info(`${renderBenchTable(parseFioJson(text))}\n`)
-        if (profile && profile.length > 0) info(`filter profile (tinybench, in the VM worker): ${profile.map(p => `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`).join(', ')}\n`)
+        if (profile && profile.length > 0) info(`filter profile (tinybench, in the VM worker): ${profile.map(p => (p.error !== undefined ? `${p.handler} ${p.op} not measured (${p.error})` : `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`)).join(', ')}\n`)
         const ignored = [...new Set(doc.jobs.flatMap(j => (j.iofcert?.ignoredOptions ?? []).map(o => o.option)))]
         if (ignored.length > 0) info(`ignored (they concern a real device): ${ignored.join(', ')}\n`)
         if (f.json !== undefined && !toStdout) info(`JSON: ${f.json}\n`)
