@@ -129,7 +129,7 @@ export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument;
           const vms = o.vms ?? spec.numjobs
           const capacity = Math.max(512, roundUp((spec.offset + (spec.numjobs - 1) * spec.offsetIncrement) + (spec.size ?? o.defaultSizeBytes ?? GiB)))
           const placement = { device, vms, capacity, dir: workDir }
-          // options are resolved here, so that a job that cannot run fails before any cluster starts
+          // options are resolved here, so that a job that cannot run fails before its clusters start
           const options = Array.from({ length: vms }, (_, i) => generatorOptionsFor(spec, { capacity, clone: i, runSeed: 0x5eed }))
           o.onProgress?.(`${spec.name}: ${vms} VM(s) on ${device}${filtered ? ', baseline then filtered' : ''}`)
           // baseline and filtered interleave: the filter is measured right after its baseline
