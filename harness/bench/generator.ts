@@ -195,7 +195,9 @@ export class IoGenerator {
   private sinceYieldCheck = 0
   private readonly resume = (): void => {
     this.yielding = false
-    this.lastYield = performance.now()
+    // the next I/O starts now, not at the last completion before the pause
+    this.lastYield = this.lastNow = performance.now()
+    this.clockStale = false
     this.pump()
   }
   private stopIssuing = false
