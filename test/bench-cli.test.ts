@@ -2,11 +2,13 @@
  * `iofcert bench` end to end: the real fio example job files run as written (with `--runtime 1`)
  * and give fio-layout JSON that the reader written for fio's own output parses; the null device
  * refuses verify jobs; a verify job on a file device through the reference cache filter finds a
- * corruption injected into the image; the jobs of a phase run on threads of the bench pool;
- * `npm run bench`'s script writes its ratios.
+ * corruption injected into the image; the jobs of a phase run on threads of the bench pool; a
+ * filter that kills its VM's worker is reported, with its baseline kept; `npm run bench`'s script
+ * writes its ratios.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -21,7 +23,9 @@ import type { InWorkerTask } from '../harness/bench/in-worker.js'
 import { parseJobText } from '../harness/bench/jobfile.js'
 import { Cluster } from '../harness/framework/index.js'
 import { CLASS_CAPABILITY } from '../harness/framework/policy.js'
+import { buildPackage } from '../harness/framework/package/index.js'
 import { referenceFilter } from './helpers/cluster.js'
+import { metadata, scratch, writeFilterDir } from './package-fixtures.js'
 
 const MAIN = fileURLToPath(new URL('../harness/cli/main.js', import.meta.url))
 const STANDARD = fileURLToPath(new URL('../harness/bench/standard.js', import.meta.url))
@@ -177,4 +181,33 @@ test('a job the pool thread cannot run comes back as a coded error, not a crash'
   assert.equal(r.name, 'IofError')
   assert.equal(r.code, 'DiskCapacityInvalid')
   assert.match(r.message, /1000/)
+})
+
+test('a filter that kills its VM\'s worker mid-run is a result: the baseline is kept, the job says crashed, exit 1', async () => {
+  const s = await scratch()
+  try {
+    const source = [
+      'let writes = 0',
+      'export default {',
+      "  abiVersion: 1, name: 'crasher', vendor: 'ACME', version: '1.0.0', class: 'cache',",
+      "  open: () => ({ start: io => { if (io.op === 'write' && ++writes === 2000) process.exit(7); return { kind: 'pass' } } }),",
+      '}',
+      '',
+    ].join('\n')
+    const dir = await writeFilterDir(s, 'crasher', { descriptor: metadata({ name: 'crasher', class: 'cache' }), source })
+    const keyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const pkg = await buildPackage(dir, { keyPem, out: path.join(s.dir, 'crasher.tgz') })
+    const r = await node([MAIN, 'bench', pkg.path, '--runtime', '0.5', '--json', path.join(s.dir, 'out.json')])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stdout, /job randrw-70-30: crashed: VM "vm1" I\/O worker failed: .*exited with code 7/)
+    assert.match(r.stdout, /filter profile \(tinybench, in the VM worker\): not measured \(the VM's worker failed during the profile/)
+    const doc = parseFioJson(fs.readFileSync(path.join(s.dir, 'out.json'), 'utf8'))
+    const job = doc.jobs[0]!
+    assert.equal(job.error, 5)
+    assert.equal(job.iofcert?.status, 'crashed')
+    assert.equal(job.iofcert?.overhead, undefined, 'nothing measured, no overhead')
+    assert.ok(job.iofcert!.baseline!.read.total_ios > 0 && job.iofcert!.baseline!.write.total_ios > 0, 'the baseline measured before the crash is kept')
+  } finally {
+    await s.cleanup()
+  }
 })

@@ -17,7 +17,7 @@ const us = (ns: number | undefined): string => (ns === undefined ? '–' : (ns /
 const fixed = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const pct = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)}%`
 
-/** One row per job and direction that did I/O. */
+/** One row per job and direction that did I/O (on either side). */
 export function renderBenchTable(summary: FioSummary, options: BenchTableOptions = {}): string {
   const withBaseline = summary.jobs.some((j) => j.iofcert?.baseline !== undefined)
   const fio = options.fio ?? null
@@ -33,7 +33,8 @@ export function renderBenchTable(summary: FioSummary, options: BenchTableOptions
     const peer = fio === null ? undefined : matchJob(fio.jobs, job, i)
     for (const dir of ['read', 'write'] as const) {
       const d = job[dir]
-      if (d.totalIos === 0) continue
+      // a direction the filter's side never got to (its VM crashed) still shows beside its baseline
+      if (d.totalIos === 0 && (job.iofcert?.baseline?.[dir]?.total_ios ?? 0) === 0) continue
       const row = [job.name, dir, fixed(d.iops), fixed(d.bwBytes / 1e6, 1), us(percentileOf(d.lat, 50)), us(percentileOf(d.lat, 99)), us(percentileOf(d.lat, 99.9))]
       if (withBaseline) {
         const b = job.iofcert?.baseline?.[dir]

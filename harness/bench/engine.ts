@@ -13,7 +13,7 @@ import { Cluster } from '../framework/cluster.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
 import type { DiskBacking } from '../framework/vm.js'
-import type { GeneratorOptions, GeneratorResult } from './generator.js'
+import { crashedResult, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
 
@@ -109,11 +109,23 @@ async function withSideCluster<T>(side: SideSpec, p: Placement, fn: (c: Cluster,
   }
 }
 
-/** Runs a generator job on every VM of a fresh cluster for one side. */
-export async function runJobOnce(side: SideSpec, p: Placement, job: (vmIndex: number) => GeneratorOptions): Promise<GeneratorResult[]> {
+/**
+ * Runs a generator job on every VM of a fresh cluster for one side. A VM whose worker dies (its
+ * filter crashed or hung the thread) fails the run, or with `crashes: 'record'` gives a `crashed`
+ * result while the other VMs' results are kept.
+ */
+export async function runJobOnce(side: SideSpec, p: Placement, job: (vmIndex: number) => GeneratorOptions, crashes: 'throw' | 'record' = 'throw'): Promise<GeneratorResult[]> {
   await settle()
   return withSideCluster(side, p, (c, disks) =>
-    Promise.all(disks.map(({ vm, disk }, i) => c.vm(vm).runInWorker<GeneratorResult>(disk, IN_WORKER, { kind: 'job', options: job(i) } satisfies InWorkerTask))))
+    Promise.all(disks.map(({ vm, disk }, i) => {
+      const options = job(i)
+      const run = c.vm(vm).runInWorker<GeneratorResult>(disk, IN_WORKER, { kind: 'job', options } satisfies InWorkerTask)
+      if (crashes === 'throw') return run
+      return run.catch((e: unknown) => {
+        if ((e as { code?: unknown }).code !== 'WorkerFailed') throw e
+        return crashedResult(options.seed ?? 0, (e as Error).message)
+      })
+    })))
 }
 
 /** Runs a paced load on every VM of a fresh cluster for one side. */

@@ -238,6 +238,7 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
   let error = 0
   if (failed?.status === 'io-error') error = ERRNO[failed.error.error] ?? 5
   else if (failed?.status === 'verify-failed') error = ERRNO.EILSEQ!
+  else if (failed?.status === 'crashed') error = ERRNO.EIO!
   const elapsedMs = Math.max(0, ...r.vms.map((v) => v.runtimeMs))
   const block: IofcertJobBlock = {
     device: r.device,
@@ -249,6 +250,7 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
     ignoredOptions: [...r.spec.ignored],
   }
   if (r.baseline !== undefined && r.baseline.length > 0) {
+    // a side that crashed measured nothing: there is no overhead to give
     const bRead = mergeDirection(r.baseline, 'read')
     const bWrite = mergeDirection(r.baseline, 'write')
     block.baseline = { read: directionBlock(bRead, percentiles), write: directionBlock(bWrite, percentiles) }
@@ -257,7 +259,7 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
     const ourIops = iops([read, write])
     const baseP99 = new LatencyHistogram().merge(bRead.hist).merge(bWrite.hist).percentile(99)
     const ourP99 = both.percentile(99)
-    block.overhead = {
+    if (failed?.status !== 'crashed') block.overhead = {
       iopsPct: baseIops > 0 ? ((baseIops - ourIops) / baseIops) * 100 : 0,
       p99Pct: baseP99 > 0 ? ((ourP99 - baseP99) / baseP99) * 100 : 0,
     }

@@ -126,7 +126,18 @@ export type GeneratorResult = ResultBase &
     | { readonly status: 'ok' }
     | { readonly status: 'io-error'; readonly message: string; readonly error: IoFailure }
     | { readonly status: 'verify-failed'; readonly message: string; readonly failure: VerifyFailure }
+    /** The VM's worker died or stopped answering mid-run (its filter crashed or hung the thread): nothing it measured came back. */
+    | { readonly status: 'crashed'; readonly message: string }
   )
+
+/** The result of a run whose VM worker died before it could report: no I/O counted. */
+export function crashedResult(seed: number, message: string): GeneratorResult {
+  const empty: DirectionResult = {
+    ioBytes: 0, totalIos: 0, errors: 0, runtimeMs: 0, iops: 0, bwBytes: 0,
+    latency: new LatencyHistogram().toJSON(), minNs: 0, maxNs: 0, meanNs: 0, stddevNs: 0,
+  }
+  return { seed, runtimeMs: 0, read: empty, write: empty, maxInflight: 0, spuriousCompletions: 0, verify: null, status: 'crashed', message }
+}
 
 const READ = 0
 const WRITE = 1

@@ -23,7 +23,8 @@ export type JobTaskResult =
 export default async function runJob(task: JobTask): Promise<JobTaskResult> {
   try {
     const sides: GeneratorResult[][] = []
-    for (const side of task.sides) sides.push(await runJobOnce(side, task.placement, i => task.options[i]!))
+    // a filter that crashes its VM is a result of the run (the baseline beside it is kept)
+    for (const side of task.sides) sides.push(await runJobOnce(side, task.placement, i => task.options[i]!, 'record'))
     return { ok: true, sides, threadId }
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; exitCode?: unknown; message?: unknown }

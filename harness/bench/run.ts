@@ -168,7 +168,14 @@ export async function profileFilter(filter: { info: FilterInfo; rule: PolicyRule
     const vm = h.createVm('vm1')
     await h.addDisk('vm1', { id: 'p0', capacity: 64 << 20, policy: 'p' })
     await vm.powerOn()
-    return await vm.runInWorker<ProfileEntry[]>('p0', new URL('./profile.js', import.meta.url).href, { filterId: filter.info.id })
+    try {
+      return await vm.runInWorker<ProfileEntry[]>('p0', new URL('./profile.js', import.meta.url).href, { filterId: filter.info.id })
+    } catch (e) {
+      // the filter crashed or hung its VM's worker under the profile: nothing was measured
+      if ((e as { code?: unknown }).code !== 'WorkerFailed') throw e
+      const error = `the VM's worker failed during the profile: ${(e as Error).message}`
+      return (['read', 'write', 'flush', 'unmap'] as const).flatMap(op => (['start', 'done'] as const).map(handler => ({ handler, op, nsPerOp: 0, rmePct: 0, samples: 0, error })))
+    }
   } finally {
     await c.shutdown({ remove: true })
   }

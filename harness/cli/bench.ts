@@ -57,7 +57,12 @@ export function registerBenchCommand(program: Command): void {
           fs.writeFileSync(f.json, text)
         }
         info(`${renderBenchTable(parseFioJson(text))}\n`)
-        if (profile && profile.length > 0) info(`filter profile (tinybench, in the VM worker): ${profile.map(p => (p.error !== undefined ? `${p.handler} ${p.op} not measured (${p.error})` : `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`)).join(', ')}\n`)
+        for (const j of doc.jobs) if (j.iofcert.status !== 'ok') info(`job ${j.jobname}: ${j.iofcert.status}: ${j.iofcert.message ?? ''}\n`)
+        if (profile && profile.length > 0) {
+          const errors = new Set(profile.map(p => p.error))
+          const only = errors.size === 1 ? [...errors][0] : undefined
+          info(`filter profile (tinybench, in the VM worker): ${only !== undefined ? `not measured (${only})` : profile.map(p => (p.error !== undefined ? `${p.handler} ${p.op} not measured (${p.error})` : `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`)).join(', ')}\n`)
+        }
         const ignored = [...new Set(doc.jobs.flatMap(j => (j.iofcert?.ignoredOptions ?? []).map(o => o.option)))]
         if (ignored.length > 0) info(`ignored (they concern a real device): ${ignored.join(', ')}\n`)
         if (f.json !== undefined && !toStdout) info(`JSON: ${f.json}\n`)
