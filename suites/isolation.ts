@@ -66,6 +66,8 @@ interface Side {
   readonly disk: string
   readonly data: Rng
   readonly oracle: Oracle
+  /** Writes issued and not yet in the oracle: their bytes may already be on the disk (or in a cache). */
+  inFlight: readonly { readonly offset: number; readonly data: Uint8Array }[]
 }
 
 /** Fails when `got` (read at io.offset) differs from the side's own bytes, saying whose bytes they are. */
@@ -75,7 +77,13 @@ function expectOwnBytes(me: Side, other: Side, io: { offset: number; length: num
   const at = io.offset + diff.at
   const sector = Math.floor(at / 512) * 512
   const found = got.subarray(sector - io.offset, sector - io.offset + 512)
-  const theirs = !same(me.oracle.slice(sector, 512), other.oracle.slice(sector, 512)) && same(found, other.oracle.slice(sector, 512))
+  // the other VM's bytes there: what it completed, or what it is writing right now
+  const mine = me.oracle.slice(sector, 512)
+  const candidates = [
+    other.oracle.slice(sector, 512),
+    ...other.inFlight.filter(w => w.offset <= sector && sector + 512 <= w.offset + w.data.length).map(w => w.data.subarray(sector - w.offset, sector - w.offset + 512)),
+  ]
+  const theirs = candidates.some(c => !same(mine, c) && same(found, c))
   throw new CheckFailure(`${what}: ${me.name} read ${theirs ? `${other.name}'s bytes` : 'bytes it never wrote'} at offset ${at} of its disk ${me.disk}${theirs ? ` (${other.name} wrote them at the same offset of its own disk ${other.disk})` : ''}`, {
     vm: me.name,
     disk: me.disk,
@@ -109,9 +117,11 @@ function plan(rng: Rng, region: number): { offset: number; length: number }[] {
 /** One round for one VM: write its own data at the planned ranges, then read those and earlier ones back. */
 async function crossTalkRound(me: Side, other: Side, ranges: readonly { offset: number; length: number }[], earlier: readonly { offset: number; length: number }[]): Promise<number> {
   const writes: GuestIo[] = ranges.map(r => ({ op: 'write', offset: r.offset, data: me.data.fill(new Uint8Array(r.length)) }))
+  me.inFlight = writes.map(w => ({ offset: w.offset, data: (w as { data: Uint8Array }).data }))
   const wr = await me.vm.runIos(me.disk, writes, 8)
   wr.forEach((r, i) => expectIoOk(me, writes[i]!, r, 'a write'))
   for (const w of writes) me.oracle.apply(w)
+  me.inFlight = []
   const reads: GuestIo[] = [...ranges, ...earlier].map(r => ({ op: 'read', offset: r.offset, length: r.length }))
   const rr = await me.vm.runIos(me.disk, reads, 8)
   rr.forEach((r, i) => {
@@ -137,8 +147,8 @@ defineCheck(
     const p = await twoVms(ctx)
     // a small region, so that both VMs hit the same offsets over and over (and caches keep them)
     const region = 4 * MiB
-    const A: Side = { name: 'vmA', vm: p.a, disk: 'a0', data: ctx.rng.fork(2), oracle: new Oracle(region) }
-    const B: Side = { name: 'vmB', vm: p.b, disk: 'b0', data: ctx.rng.fork(3), oracle: new Oracle(region) }
+    const A: Side = { name: 'vmA', vm: p.a, disk: 'a0', data: ctx.rng.fork(2), oracle: new Oracle(region), inFlight: [] }
+    const B: Side = { name: 'vmB', vm: p.b, disk: 'b0', data: ctx.rng.fork(3), oracle: new Oracle(region), inFlight: [] }
     const offsets = ctx.rng.fork(1)
     const rounds = ctx.quick ? 44 : 150
     const history: { offset: number; length: number }[] = []

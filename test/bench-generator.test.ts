@@ -283,7 +283,7 @@ test('time-based jobs keep going past the size; ramp time is left out of the sta
 
 test('a saturating job on a synchronous disk hands the thread back to its event loop with no I/O held in flight', async () => {
   let gen: IoGenerator
-  gen = new IoGenerator({ ...base, timeBased: true, runtimeMs: 150 }, (_op, _off, _len, _data, tag) => gen.complete(tag, null), undefined, 5)
+  gen = new IoGenerator({ ...base, timeBased: true, runtimeMs: 800 }, (_op, _off, _len, _data, tag) => gen.complete(tag, null), undefined, 5)
   // what else the thread has to do (a watchdog's ping): it runs whenever the loop gets a turn
   let turns = 0
   const inFlightAtTurns = new Set<number>()
