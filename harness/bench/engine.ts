@@ -7,9 +7,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import * as v8 from 'node:v8'
-import * as nodeVm from 'node:vm'
 import { Cluster } from '../framework/cluster.js'
+import { gcFunction } from '../framework/worker-common.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
 import type { DiskBacking } from '../framework/vm.js'
@@ -20,14 +19,7 @@ import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
 const IN_WORKER = new URL('./in-worker.js', import.meta.url).href
 
 /** A full GC of this thread, when the engine can reach one (see settle()). */
-const fullGc: (() => void) | null = (() => {
-  try {
-    v8.setFlagsFromString('--expose-gc')
-    return nodeVm.runInNewContext('gc') as () => void
-  } catch {
-    return null
-  }
-})()
+const fullGc = gcFunction()
 
 /**
  * Lets the machine settle between two measured runs: the previous side's garbage (its recovery

@@ -4,11 +4,9 @@
  * main thread, which hosts the instrumented sites.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import * as v8 from 'node:v8'
-import * as nodeVm from 'node:vm'
 import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
 import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
-import { FileSidecar, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
+import { FileSidecar, gcFunction, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
 
 const data = workerData as DaemonWorkerData
 const port = parentPort!
@@ -188,13 +186,7 @@ function siteReply(m: { sid: number; ok: boolean; value?: unknown; error?: strin
 
 // a full GC on request: shared memory an instance handed its daemon is freed only once this
 // isolate has dropped its last view of it, so memory measurements collect here too
-let gcFn: (() => void) | null = null
-try {
-  v8.setFlagsFromString('--expose-gc')
-  gcFn = nodeVm.runInNewContext('gc') as () => void
-} catch {
-  gcFn = null
-}
+const gcFn = gcFunction()
 
 port.on('message', (m: ToDaemon) => {
   if (m.t === 'gc') {

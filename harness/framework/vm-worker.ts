@@ -6,25 +6,18 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import * as fs from 'node:fs'
 import * as v8 from 'node:v8'
-import * as nodeVm from 'node:vm'
 import type { CloseReason, DiskContext, DiskEvent, FilterInstance, FilterModule, IoError, IoOp } from '../sdk/index.js'
 import { DiskPath, type FaultRecord, type IoRequest, type Layer } from './chain.js'
 import { Drive } from './drive.js'
 import { FileStore, MemoryStore, NullStore } from './store.js'
 import { FileJournalMedium, Journal, SharedJournalMedium } from './journal.js'
-import { FileSidecar, LinkClient, makeLogger, type LogEntry } from './worker-common.js'
+import { FileSidecar, gcFunction, LinkClient, makeLogger, type LogEntry } from './worker-common.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
 
 const data = workerData as VmWorkerData
 const port = parentPort!
 
-let gcFn: (() => void) | null = null
-try {
-  v8.setFlagsFromString('--expose-gc')
-  gcFn = nodeVm.runInNewContext('gc') as () => void
-} catch {
-  gcFn = null
-}
+const gcFn = gcFunction()
 
 /** What an in-worker workload (a benchmark generator, a verifier) gets for one disk. */
 export interface WorkerDiskHandle {

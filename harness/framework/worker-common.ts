@@ -1,11 +1,23 @@
 /**
- * Pieces both kinds of filter worker use: file sidecars, rate-limited loggers, and the
- * request/post link between a VM's instances and their daemon.
+ * Pieces both kinds of filter worker use: file sidecars, rate-limited loggers, the request/post
+ * link between a VM's instances and their daemon, and a full GC of the calling thread.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import * as v8 from 'node:v8'
+import * as nodeVm from 'node:vm'
 import type { MessagePort, TransferListItem } from 'node:worker_threads'
 import type { DaemonLink, Logger, Sidecar } from '../sdk/index.js'
+
+/** A full GC of the calling thread's isolate, or null when the engine will not expose one. */
+export function gcFunction(): (() => void) | null {
+  try {
+    v8.setFlagsFromString('--expose-gc')
+    return nodeVm.runInNewContext('gc') as () => void
+  } catch {
+    return null
+  }
+}
 
 /** A sidecar in a file: created on first write, read past its end as zeros. */
 export class FileSidecar implements Sidecar {
