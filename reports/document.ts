@@ -124,6 +124,19 @@ export interface CheckCounts {
   total: number
 }
 
+/** The sandbox vendor code ran in (or its absence), as the harness recorded it. */
+export interface SandboxRecord {
+  /** `bwrap`: an OS sandbox (bubblewrap) held the subject process; `none`: no OS sandbox. */
+  kind: 'bwrap' | 'none'
+  version?: string
+  /** The layers that held vendor code, outermost first. */
+  layers: string[]
+  /** Why there was no OS sandbox. */
+  reason?: string
+  /** Subject processes that died, overran or were stopped during the run, and why. */
+  incidents?: string[]
+}
+
 /** The certification report document (schema version 1). */
 export interface CertReport {
   schemaVersion: typeof SCHEMA_VERSION
@@ -143,12 +156,12 @@ export interface CertReport {
   /** ISO 8601 date-time. */
   startedAt: string
   durationMs: number
-  environment: { node: string; os: string; cpus: number }
+  environment: { node: string; os: string; cpus: number; sandbox?: SandboxRecord }
   verdict: Verdict
   /** Why the verdict is `not-ready`, one line per offending check; empty when ready. */
   reasons?: string[]
   package?: { acceptanceLevel: string; signed: boolean; keyFingerprint?: string }
-  options?: { quick: boolean; certified: boolean; grep?: string; shard?: { index: number; count: number } }
+  options?: { quick: boolean; certified: boolean; grep?: string; shard?: { index: number; count: number }; timeoutS?: number; checkTimeoutS?: number }
   counts?: CheckCounts
   checks: CheckResult[]
   benchmarks: BenchmarkResult[]

@@ -36,6 +36,20 @@ import { awaitReplica, catchUpBoundMs, readThrough, rpoOf } from '../harness/cer
 import type { SubjectData } from '../harness/certify/subject.js'
 import { expectOk, firstDifference, Oracle, verifiedWorkload, verifyRange } from '../harness/certify/workloads.js'
 
+/**
+ * Copies a package's extracted files. Not fs.cpSync: it stats every parent folder of the target,
+ * which the sandboxed subject may not read.
+ */
+function copyTree(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true })
+  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+    const a = path.join(from, e.name)
+    const b = path.join(to, e.name)
+    if (e.isDirectory()) copyTree(a, b)
+    else if (e.isFile()) fs.copyFileSync(a, b)
+  }
+}
+
 /** Where the guests' workloads write: the start of each 64 MiB disk. */
 const REGION = 16 * MiB
 const SECTOR = 512
@@ -75,7 +89,7 @@ async function harnessCopy(ctx: CheckContext, from: SubjectData, key: OwnKey, ch
   if (from.root === null) throw new Error(`the package ${from.source} has no extracted files`)
   const dir = ctx.tmpDir(`copy-${label}`)
   const stage = path.join(dir, 'package')
-  fs.cpSync(from.root, stage, { recursive: true })
+  copyTree(from.root, stage)
   const { files: _files, signature: _signature, ...metadata } = from.descriptor
   fs.writeFileSync(path.join(stage, 'descriptor.json'), JSON.stringify({ ...metadata, ...change }, null, 2))
   return (await buildPackage(stage, { keyPem: key.pem, out: path.join(dir, `${label}.tgz`) })).path
@@ -118,7 +132,7 @@ async function packageBytes(ctx: CheckContext, s: SubjectData): Promise<Buffer> 
 async function tamperedBytes(ctx: CheckContext, s: SubjectData): Promise<{ bytes: Buffer; file: string }> {
   const dir = ctx.tmpDir('tampered')
   const stage = path.join(dir, 'package')
-  fs.cpSync(s.root!, stage, { recursive: true })
+  copyTree(s.root!, stage)
   const file = String(s.descriptor.entry)
   const p = path.join(stage, file)
   const b = fs.readFileSync(p)

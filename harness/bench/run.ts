@@ -32,6 +32,8 @@ export interface BenchOptions {
   readonly package?: string
   /** Job file (default: the standard 4 KiB 70/30 random mix at QD 32). */
   readonly job?: string
+  /** Jobs already read from a job file (then `job` and `runtimeS` are not read again). */
+  readonly jobs?: readonly JobSpec[]
   /** `memory`, `file`, or `null` (no data kept: the I/O path alone, as fio's null engine). */
   readonly device?: DiskBacking
   /** VMs per job (default: the job's numjobs). */
@@ -106,7 +108,7 @@ export function loadJobs(o: Pick<BenchOptions, 'job' | 'runtimeS'>): JobSpec[] {
 
 /** Runs the jobs (stonewalled phases one after another, jobs of a phase side by side). */
 export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[]; profile: ProfileEntry[] | null }> {
-  const jobs = loadJobs(o)
+  const jobs = o.jobs ?? loadJobs(o)
   const device = o.device ?? 'memory'
   if (device === 'null') {
     const v = jobs.find(j => j.verify !== null)

@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly references: Readonly<Record<string, FilterInfo>>
   /** Where the run keeps its temp files. */
   readonly workDir: string
+  /** Each check's run budget when the user bounded checks (`--check-timeout`); else the check's own. */
+  readonly checkRunMs?: number
 }
 
 /** A seed per check derived from the run's seed and the check id: the same seed, the same run. */

@@ -26,7 +26,8 @@ export function isRequired(def: CheckDef, subject: SubjectData, o: RunOptions): 
   return def.required
 }
 
-const DEFAULT_TIMEOUT_MS = 120_000
+/** A check's run budget when it names none; its teardown comes on top (the supervisor bounds both). */
+export const DEFAULT_TIMEOUT_MS = 120_000
 
 export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOptions): Promise<ExecutedCheck> {
   const t0 = performance.now()
@@ -51,7 +52,7 @@ export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOp
     return done({ status: 'skipped', message: `not run: ${subject.refusedBecause}` })
   }
   const ctx = new CheckContext(def.id, seed, subject, o)
-  const budget = def.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const budget = o.checkRunMs ?? def.timeoutMs ?? DEFAULT_TIMEOUT_MS
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     const outcome = await Promise.race([

@@ -13,7 +13,9 @@ import { Cluster } from '../framework/cluster.js'
 import { IofError } from '../framework/errors.js'
 import type { FilterInfo } from '../framework/inspect.js'
 import { defaultWorkDir, type RunOptions } from './context.js'
-import { executeCheck, type ExecutedCheck } from './execute.js'
+import { DEFAULT_TIMEOUT_MS, executeCheck, isRequired, type ExecutedCheck } from './execute.js'
+import { resolveSandbox, type SandboxInfo, type SandboxMode } from './sandbox.js'
+import { supervise } from './supervisor.js'
 import { registry, type CheckDef } from './registry.js'
 import { prepareSubject, referenceEntry, type ReferenceName, type SubjectData } from './subject.js'
 import { loadSuites } from './suites.js'
@@ -32,9 +34,22 @@ export interface CertifyOptions {
   readonly shard?: { readonly index: number; readonly count: number }
   /** Checks run at once (default: 2, or 1 on a single core). */
   readonly concurrency?: number
+  /** The OS sandbox of the subject process (default `auto`: bubblewrap when it works here). */
+  readonly sandbox?: SandboxMode
+  /** The whole run's wall-clock bound, in seconds (default 1,800 with `quick`, else 5,400). */
+  readonly timeoutS?: number
+  /** Each check's bound, teardown included, in seconds (default: the check's own budget + 30 s). */
+  readonly checkTimeoutS?: number
+  /** Resident memory the subject process may use, in MiB (default 8,192). */
+  readonly memoryMiB?: number
+  /** Called once the sandbox is known, before any check runs. */
+  readonly onSandbox?: (s: SandboxInfo) => void
   /** Called as each check ends (progress). */
   readonly onCheck?: (r: CheckResult, done: number, total: number) => void
 }
+
+/** A check's teardown (power-offs, closes, daemon stops) may take this long beyond its run budget. */
+const TEARDOWN_GRACE_MS = 30_000
 
 function bad(message: string): IofError {
   return new IofError('BadInput', message, {}, { exitCode: 2 })
@@ -79,7 +94,8 @@ export function inShard(id: string, all: readonly CheckDef[], shard: { index: nu
   return sorted.indexOf(id) % shard.count === shard.index - 1
 }
 
-async function loadReferences(): Promise<Record<string, FilterInfo>> {
+/** The bundled reference filters' infos (loaded in the subject: describing a module runs its code). */
+export async function loadReferences(): Promise<Record<string, FilterInfo>> {
   // the loader cluster only describes modules; it has no hosts and starts no workers but the loader
   const c = await Cluster.create({})
   try {
@@ -93,7 +109,18 @@ async function loadReferences(): Promise<Record<string, FilterInfo>> {
   }
 }
 
-/** Runs a certification and returns its report document (not yet written or signed). */
+/** The package checks that read only the package, never its code: the harness decides them itself. */
+const PACKAGE_ONLY = new Set(['package.descriptor', 'package.integrity', 'package.signature', 'package.class-open'])
+
+function positive(name: string, v: number | undefined): void {
+  if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw bad(`${name} must be a positive number, got ${v}`)
+}
+
+/**
+ * Runs a certification and returns its report document (not yet written or signed). Vendor code
+ * runs only in the subject process; the package's facts, which checks count, and the verdict are
+ * decided here.
+ */
 export async function certify(o: CertifyOptions): Promise<CertReport> {
   const startedAt = new Date()
   const t0 = performance.now()
@@ -102,6 +129,9 @@ export async function certify(o: CertifyOptions): Promise<CertReport> {
   if (thresholds === undefined) throw bad(`unknown profile "${profileName}" (known: ${Object.keys(PROFILES).join(', ')})`)
   const seed = o.seed ?? 1
   if (!Number.isSafeInteger(seed) || seed < 0) throw bad(`--seed must be a non-negative integer, got ${o.seed}`)
+  positive('--timeout', o.timeoutS)
+  positive('--check-timeout', o.checkTimeoutS)
+  positive('--memory', o.memoryMiB)
   let grep: RegExp | null = null
   if (o.grep !== undefined) {
     try {
@@ -110,41 +140,75 @@ export async function certify(o: CertifyOptions): Promise<CertReport> {
       throw bad(`--grep is not a valid regular expression: ${(e as Error).message}`)
     }
   }
+  const quick = o.quick ?? false
+  const certified = o.certified ?? false
+  const sandbox = resolveSandbox(o.sandbox ?? 'auto', certified)
+  o.onSandbox?.(sandbox)
+  const timeoutS = o.timeoutS ?? (quick ? 1800 : 5400)
+  const deadline = t0 + timeoutS * 1000
   const all = await catalogue()
   const selected = all.filter(d => (grep === null || grep.test(d.id)) && (o.shard === undefined || inShard(d.id, all, o.shard)))
   const workDir = defaultWorkDir()
   try {
-    const subject = await prepareSubject(o.package, workDir)
-    const upgradeFrom = o.upgradeFrom === undefined ? null : await prepareSubject(o.upgradeFrom, workDir)
-    const options: RunOptions = {
-      quick: o.quick ?? false,
-      certified: o.certified ?? false,
-      seed,
-      profileName,
-      thresholds,
-      upgradeFrom,
-      references: await loadReferences(),
-      workDir,
+    // the harness's own reading of the package: opened (bounded) and verified, no code run
+    const facts = await prepareSubject(o.package, workDir, { inspect: false })
+    if (o.upgradeFrom !== undefined) await prepareSubject(o.upgradeFrom, workDir, { inspect: false })
+    const local: RunOptions = { quick, certified, seed, profileName, thresholds, upgradeFrom: o.upgradeFrom === undefined ? null : facts, references: {}, workDir }
+    const base = (def: CheckDef) => ({ id: def.id, suite: def.suite, title: def.title, required: isRequired(def, facts, local) })
+    let finished = 0
+    const note = (e: ExecutedCheck) => o.onCheck?.(e.result, ++finished, selected.length)
+    const executed = new Map<string, ExecutedCheck>()
+    for (const def of selected.filter(d => PACKAGE_ONLY.has(d.id))) {
+      const e = await executeCheck(def, facts, local)
+      executed.set(def.id, e)
+      note(e)
     }
-    const executed = await runChecks(selected, subject, options, o)
-    const checks = executed.map(e => e.result)
-    const { verdict, reasons } = computeVerdict(checks, { certified: options.certified })
-    const benchmarks: BenchmarkResult[] = executed.flatMap(e => e.artifacts?.benchmarks ?? [])
-    const replicaLag: ReplicaLagPoint[] = executed.flatMap(e => e.artifacts?.replicaLag ?? [])
-    const scaling: ScalingPoint[] = executed.flatMap(e => e.artifacts?.scaling ?? [])
+    const checkRunMs = o.checkTimeoutS === undefined ? undefined : Math.max(1000, o.checkTimeoutS * 1000 - Math.min(TEARDOWN_GRACE_MS, o.checkTimeoutS * 250))
+    const run = await supervise({
+      sandbox,
+      package: o.package,
+      upgradeFrom: o.upgradeFrom ?? null,
+      checks: selected.filter(d => !PACKAGE_ONLY.has(d.id)),
+      task: { quick, certified, seed, profileName, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), ...(checkRunMs !== undefined ? { checkRunMs } : {}) },
+      boundMs: def => (o.checkTimeoutS !== undefined ? o.checkTimeoutS * 1000 : (def.timeoutMs ?? DEFAULT_TIMEOUT_MS) + TEARDOWN_GRACE_MS),
+      deadline,
+      memoryCapBytes: (o.memoryMiB ?? 8192) * 2 ** 20,
+      workDir,
+      base,
+      onCheck: note,
+    })
+    for (const [id, e] of run.executed) executed.set(id, e)
+    const ordered = selected.map(d => executed.get(d.id)!)
+    const checks = ordered.map(e => e.result)
+    const { verdict, reasons } = computeVerdict(checks, { certified })
+    const benchmarks: BenchmarkResult[] = ordered.flatMap(e => e.artifacts?.benchmarks ?? [])
+    const replicaLag: ReplicaLagPoint[] = ordered.flatMap(e => e.artifacts?.replicaLag ?? [])
+    const scaling: ScalingPoint[] = ordered.flatMap(e => e.artifacts?.scaling ?? [])
     const doc: CertReport = {
       schemaVersion: SCHEMA_VERSION,
       tool: { name: TOOL_NAME, version: TOOL_VERSION },
-      filter: { id: subject.id, name: subject.name, vendor: subject.vendor, version: subject.version, class: subject.cls, packageSha256: subject.packageSha256 },
+      filter: { id: facts.id, name: facts.name, vendor: facts.vendor, version: facts.version, class: facts.cls, packageSha256: facts.packageSha256 },
       profile: { name: profileName, thresholds: { ...thresholds } },
       seed,
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - t0),
-      environment: { node: process.version, os: `${os.type()} ${os.release()} ${os.arch()}`, cpus: os.cpus().length },
+      environment: {
+        node: process.version,
+        os: `${os.type()} ${os.release()} ${os.arch()}`,
+        cpus: os.cpus().length,
+        sandbox: { kind: sandbox.kind, layers: [...sandbox.layers], ...(sandbox.version ? { version: sandbox.version } : {}), ...(sandbox.reason ? { reason: sandbox.reason } : {}), ...(run.incidents.length > 0 ? { incidents: run.incidents.map(s => s.slice(0, 1000)) } : {}) },
+      },
       verdict,
       reasons,
-      package: { acceptanceLevel: subject.acceptanceLevel, signed: subject.signed, ...(subject.keyFingerprint ? { keyFingerprint: subject.keyFingerprint } : {}) },
-      options: { quick: options.quick, certified: options.certified, ...(o.grep !== undefined ? { grep: o.grep } : {}), ...(o.shard ? { shard: o.shard } : {}) },
+      package: { acceptanceLevel: facts.acceptanceLevel, signed: facts.signed, ...(facts.keyFingerprint ? { keyFingerprint: facts.keyFingerprint } : {}) },
+      options: {
+        quick,
+        certified,
+        ...(o.grep !== undefined ? { grep: o.grep } : {}),
+        ...(o.shard ? { shard: o.shard } : {}),
+        timeoutS,
+        ...(o.checkTimeoutS !== undefined ? { checkTimeoutS: o.checkTimeoutS } : {}),
+      },
       counts: countChecks(checks),
       checks,
       benchmarks,
@@ -164,17 +228,27 @@ export interface CheckTask {
   readonly options: RunOptions
 }
 
-async function runChecks(selected: CheckDef[], subject: SubjectData, options: RunOptions, o: CertifyOptions): Promise<ExecutedCheck[]> {
+/** How a subject runs its checks and tells of them. */
+export interface RunChecksOptions {
+  readonly concurrency?: number
+  readonly onStart?: (id: string) => void
+  readonly onCheck?: (e: ExecutedCheck) => void
+}
+
+/** Runs checks in this process: independent ones over a piscina pool, benchmarks one at a time after. */
+export async function runChecks(selected: readonly CheckDef[], subject: SubjectData, options: RunOptions, o: RunChecksOptions = {}): Promise<ExecutedCheck[]> {
   const concurrency = Math.max(1, o.concurrency ?? Math.min(2, os.availableParallelism()))
   const results: ExecutedCheck[] = new Array(selected.length)
-  let finished = 0
   const note = (i: number, r: ExecutedCheck) => {
     results[i] = r
-    o.onCheck?.(r.result, ++finished, selected.length)
+    o.onCheck?.(r)
   }
-  // checks that do not need the filter running are cheap: run them here, the rest in the pool
+  const local = async (i: number, def: CheckDef) => {
+    o.onStart?.(def.id)
+    note(i, await executeCheck(def, subject, options))
+  }
   if (concurrency === 1) {
-    for (const [i, def] of selected.entries()) note(i, await executeCheck(def, subject, options))
+    for (const [i, def] of selected.entries()) await local(i, def)
     return results
   }
   const pool = new Piscina({ filename: new URL('./pool-worker.js', import.meta.url).href, minThreads: concurrency, maxThreads: concurrency, idleTimeout: 1000 })
@@ -183,6 +257,7 @@ async function runChecks(selected: CheckDef[], subject: SubjectData, options: Ru
       selected.map(async (def, i) => {
         if (def.exclusive) return
         try {
+          o.onStart?.(def.id)
           note(i, (await pool.run({ id: def.id, subject, options } satisfies CheckTask)) as ExecutedCheck)
         } catch (e) {
           // the pool worker itself died: that is the harness's fault, never the filter's
@@ -196,6 +271,6 @@ async function runChecks(selected: CheckDef[], subject: SubjectData, options: Ru
     await pool.destroy()
   }
   // benchmarks measure the filter, not the other checks: they run one at a time, after the rest
-  for (const [i, def] of selected.entries()) if (def.exclusive) note(i, await executeCheck(def, subject, options))
+  for (const [i, def] of selected.entries()) if (def.exclusive) await local(i, def)
   return results
 }

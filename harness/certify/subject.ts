@@ -73,7 +73,7 @@ function fail(message: string, evidence?: Record<string, unknown>): StepVerdict 
 const OK: StepVerdict = Object.freeze({ ok: true })
 
 /** Opens, verifies and inspects a package. Unreadable input is an IofError with exit code 2. */
-export async function prepareSubject(source: string, workDir: string): Promise<SubjectData> {
+export async function prepareSubject(source: string, workDir: string, o: { inspect?: boolean } = {}): Promise<SubjectData> {
   if (!fs.existsSync(source)) throw new IofError('PackageUnreadable', `cannot read package ${source}: no such file or directory`, {}, { exitCode: 2 })
   let opened: OpenedPackage
   try {
@@ -109,7 +109,11 @@ export async function prepareSubject(source: string, workDir: string): Promise<S
   const verifiedOk = verified.ok
   let shape: ModuleShape | null = null
   const entry = typeof d.entry === 'string' ? path.join(opened.root, d.entry) : null
-  if (!verifiedOk || entry === null) {
+  if (o.inspect === false) {
+    // the harness's own view of the package: its code runs only in the sandboxed subject
+    steps.abi = fail('the module is inspected only in the sandboxed subject process')
+    steps['policy-schema'] = fail('the module is inspected only in the sandboxed subject process')
+  } else if (!verifiedOk || entry === null) {
     steps.abi = fail('the module was not loaded: code from a package that fails verification never runs', { failed: verified.steps.filter(s => !s.ok).map(s => s.name) })
     steps['policy-schema'] = fail('the module was not loaded (package verification failed)')
   } else {

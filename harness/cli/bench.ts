@@ -5,6 +5,9 @@ import * as path from 'node:path'
 import { renderBenchTable } from '../bench/console.js'
 import { parseFioJson } from '../bench/fio-json.js'
 import { runBench } from '../bench/run.js'
+import { benchSandboxed } from '../certify/sandboxed-bench.js'
+import type { SandboxMode } from '../certify/sandbox.js'
+import type { DiskBacking } from '../framework/vm.js'
 import { JobFileError, BenchError } from '../bench/errors.js'
 import { IofError } from '../framework/errors.js'
 import { TOOL_VERSION } from './version.js'
@@ -15,6 +18,7 @@ interface BenchFlags {
   vms?: string
   runtime?: string
   json?: string
+  sandbox?: string
 }
 
 function bad(msg: string): never {
@@ -31,6 +35,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--vms <n>', 'VMs per job (default: the job\'s numjobs)')
     .option('--runtime <s>', 'run each job this long (overrides the file, makes it time-based)')
     .option('--json <file|->', 'write fio-layout JSON (- for stdout, then only JSON goes there)')
+    .option('--sandbox <mode>', "where the package's code runs: auto (bubblewrap when it works here), bwrap, or none", 'auto')
     .action(async (pkg: string | undefined, f: BenchFlags) => {
       const toStdout = f.json === '-'
       const info = (s: string) => (toStdout ? process.stderr : process.stdout).write(s)
@@ -40,15 +45,18 @@ export function registerBenchCommand(program: Command): void {
         const vms = f.vms === undefined ? undefined : /^[1-9]\d*$/.test(f.vms) ? Number(f.vms) : bad(`--vms must be a positive integer, got "${f.vms}"`)
         const runtimeS = f.runtime === undefined ? undefined : /^\d+(\.\d+)?$/.test(f.runtime) && Number(f.runtime) > 0 ? Number(f.runtime) : bad(`--runtime must be a positive number of seconds, got "${f.runtime}"`)
         if (f.job !== undefined && !fs.existsSync(f.job)) bad(`cannot read job file ${f.job}`)
-        const { doc, profile } = await runBench({
-          ...(pkg !== undefined ? { package: pkg } : {}),
+        if (f.sandbox !== 'auto' && f.sandbox !== 'bwrap' && f.sandbox !== 'none') bad(`--sandbox must be auto, bwrap or none, got "${f.sandbox}"`)
+        const options = {
           ...(f.job !== undefined ? { job: f.job } : {}),
-          device: f.device,
+          device: f.device as DiskBacking,
           ...(vms !== undefined ? { vms } : {}),
           ...(runtimeS !== undefined ? { runtimeS } : {}),
           version: TOOL_VERSION,
-          ...(tty ? { onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`) } : {}),
-        })
+        }
+        // a package's code runs only in a sandboxed subject process; the bare path runs here
+        const { doc, profile } = pkg === undefined
+          ? await runBench({ ...options, ...(tty ? { onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`) } : {}) })
+          : await benchSandboxed(pkg, options, f.sandbox as SandboxMode, s => info(`iofcert bench: WARNING: the package's code runs without an OS sandbox: ${s.reason}\n`))
         if (tty) process.stderr.write('\r\x1b[K')
         const text = `${JSON.stringify(doc, null, 2)}\n`
         if (toStdout) process.stdout.write(text)

@@ -4,6 +4,8 @@ import { renderConsole } from '../../reports/console.js'
 import { certify, parseShard } from '../certify/runner.js'
 import { writeOutputs } from '../certify/output.js'
 import { IofError } from '../framework/errors.js'
+import type { SandboxMode } from '../certify/sandbox.js'
+import type { CheckResult } from '../../reports/document.js'
 
 interface CertifyFlags {
   upgradeFrom?: string
@@ -18,6 +20,22 @@ interface CertifyFlags {
   junit?: string
   sign?: string
   concurrency?: string
+  sandbox?: string
+  timeout?: string
+  checkTimeout?: string
+  memory?: string
+}
+
+function seconds(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new IofError('BadInput', `${name} must be a positive number of seconds, got "${v}"`, {}, { exitCode: 2 })
+  return Number(v)
+}
+
+function sandboxMode(v: string | undefined): SandboxMode | undefined {
+  if (v === undefined) return undefined
+  if (v !== 'auto' && v !== 'bwrap' && v !== 'none') throw new IofError('BadInput', `--sandbox must be auto, bwrap or none, got "${v}"`, {}, { exitCode: 2 })
+  return v
 }
 
 function int(name: string, v: string | undefined): number | undefined {
@@ -43,10 +61,20 @@ export function registerCertifyCommand(program: Command): void {
     .option('--junit <file>', 'write JUnit XML')
     .option('--sign <private.pem>', 'sign the report with an Ed25519 key')
     .option('--concurrency <n>', 'checks run at once (default 2)')
+    .option('--sandbox <mode>', 'where vendor code runs: auto (bubblewrap when it works here), bwrap, or none', 'auto')
+    .option('--timeout <s>', "the whole run's wall-clock bound (default 1800 with --quick, else 5400)")
+    .option('--check-timeout <s>', "each check's bound, its teardown included (default: the check's own budget + 30 s)")
+    .option('--memory <MiB>', 'resident memory the sandboxed subject process may use (default 8192)')
     .action(async (pkg: string, f: CertifyFlags) => {
       const toStdout = f.json === '-'
       const log = (s: string) => (toStdout ? process.stderr : process.stdout).write(s)
       const tty = process.stderr.isTTY && !process.env.CI
+      const started = performance.now()
+      // on a terminal one line redrawn in place; elsewhere (CI logs) one line per check as it ends
+      const progress = (r: CheckResult, done: number, total: number) => {
+        const line = `[${done}/${total}] ${r.id} ${r.status} (${(r.durationMs / 1000).toFixed(1)} s)`
+        process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}  at ${((performance.now() - started) / 1000).toFixed(0)} s\n`)
+      }
       try {
         const doc = await certify({
           package: pkg,
@@ -58,7 +86,14 @@ export function registerCertifyCommand(program: Command): void {
           ...(f.grep !== undefined ? { grep: f.grep } : {}),
           ...(f.shard !== undefined ? { shard: parseShard(f.shard) } : {}),
           ...(f.concurrency !== undefined ? { concurrency: int('--concurrency', f.concurrency)! } : {}),
-          ...(tty ? { onCheck: (r, done, total) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`) } : {}),
+          ...(sandboxMode(f.sandbox) !== undefined ? { sandbox: sandboxMode(f.sandbox)! } : {}),
+          ...(seconds('--timeout', f.timeout) !== undefined ? { timeoutS: seconds('--timeout', f.timeout)! } : {}),
+          ...(seconds('--check-timeout', f.checkTimeout) !== undefined ? { checkTimeoutS: seconds('--check-timeout', f.checkTimeout)! } : {}),
+          ...(int('--memory', f.memory) !== undefined ? { memoryMiB: int('--memory', f.memory)! } : {}),
+          onSandbox: s => {
+            if (s.kind === 'none') process.stderr.write(`iofcert certify: WARNING: vendor code runs without an OS sandbox: ${s.reason}. Its files, network and processes are those of this user; the report records it.\n`)
+          },
+          onCheck: progress,
         })
         if (tty) process.stderr.write('\r\x1b[K')
         const written = await writeOutputs(doc, { ...(f.json ? { json: f.json } : {}), ...(f.html ? { html: f.html } : {}), ...(f.junit ? { junit: f.junit } : {}), ...(f.sign ? { sign: f.sign } : {}) })

@@ -1,6 +1,7 @@
 /** Atomic state files: write a temp file, fsync it, rename over the old one, fsync the directory. */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { syncFile } from './durable.js'
 
 /** Writes `value` as JSON so that a crash at any instant leaves either the old or the new file. */
 export function writeJsonAtomic(file: string, value: unknown): void {
@@ -10,14 +11,14 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   const fd = fs.openSync(tmp, 'w')
   try {
     fs.writeSync(fd, JSON.stringify(value, null, 2) + '\n')
-    fs.fsyncSync(fd)
+    syncFile(fd)
   } finally {
     fs.closeSync(fd)
   }
   fs.renameSync(tmp, file)
   const dfd = fs.openSync(dir, 'r')
   try {
-    fs.fsyncSync(dfd)
+    syncFile(dfd)
   } finally {
     fs.closeSync(dfd)
   }

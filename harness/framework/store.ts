@@ -3,6 +3,7 @@
  * a disk outlives its VM's worker) or a sparse file read and written with positioned I/O.
  */
 import * as fs from 'node:fs'
+import { syncData } from './durable.js'
 
 /** The byte store beneath a drive's volatile cache. */
 export interface BlockStore {
@@ -434,7 +435,7 @@ export class FileStore implements BlockStore {
     }
   }
   sync(): void {
-    fs.fdatasyncSync(this.fd)
+    syncData(this.fd)
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd)

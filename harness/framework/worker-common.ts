@@ -8,6 +8,7 @@ import * as v8 from 'node:v8'
 import * as nodeVm from 'node:vm'
 import type { MessagePort, TransferListItem } from 'node:worker_threads'
 import type { DaemonLink, Logger, Sidecar } from '../sdk/index.js'
+import { syncFile } from './durable.js'
 
 /** A full GC of the calling thread's isolate, or null when the engine will not expose one. */
 export function gcFunction(): (() => void) | null {
@@ -60,7 +61,7 @@ export class FileSidecar implements Sidecar {
   }
   async sync(): Promise<void> {
     const fd = this.open(false)
-    if (fd >= 0) fs.fsyncSync(fd)
+    if (fd >= 0) syncFile(fd)
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd)
