@@ -51,3 +51,8 @@ export function ReportRefused(file: string, reasons: string[]): ReportError {
 export function KeyUnreadable(file: string, reason: string, cause?: unknown): ReportError {
   return new ReportError('KeyUnreadable', `cannot read key ${file}: ${reason}`, { file, reason }, 2, cause)
 }
+
+/** A trust file given on the command line cannot be read, or is not a valid trust file (exit 2, bad input). */
+export function TrustFileInvalid(file: string, reason: string, cause?: unknown): ReportError {
+  return new ReportError('TrustFileInvalid', `trust file ${file}: ${reason}`, { file, reason }, 2, cause)
+}

@@ -91,51 +91,65 @@ export interface VerifyResult {
  * counts add up and its thresholds are those of its named profile.
  */
 export function verifyReport(doc: unknown, options: VerifyOptions = {}): VerifyResult {
-  const valid = validateReport(doc)
-  if (!valid.ok) return { ok: false, reasons: valid.errors.map(e => `schema: ${e}`) }
-  const report = doc as CertReport
+  const parts = verificationParts(doc, options)
+  if (parts.schema.length > 0) return { ok: false, reasons: parts.schema }
   const reasons: string[] = []
-  const signer = checkSignature(report, options, reasons)
-  reasons.push(...consistencyReasons(report))
+  if (!parts.signature!.ok) reasons.push(parts.signature!.reason)
+  reasons.push(...parts.consistency)
   const result: VerifyResult = { ok: reasons.length === 0, reasons }
-  if (signer !== undefined) result.keyFingerprint = signer
+  if (parts.signature!.ok) result.keyFingerprint = parts.signature!.fingerprint
   return result
 }
 
-function checkSignature(report: CertReport, options: VerifyOptions, reasons: string[]): string | undefined {
+/** The outcome of checking a report's signature: the signer's fingerprint, or why not. */
+export type SignatureCheck =
+  | { ok: true; fingerprint: string }
+  | { ok: false; unsigned: boolean; reason: string }
+
+/**
+ * What verifyReport checks, kept apart, for callers that judge the signature by rules of their
+ * own (the trust file): the schema errors (as `schema: …` reasons; when there are any the other
+ * parts are not checked), the signature check, and the consistency reasons.
+ */
+export interface VerificationParts {
+  schema: string[]
+  signature?: SignatureCheck
+  consistency: string[]
+}
+
+/** Checks `doc` as verifyReport does, returning each part's outcome separately. */
+export function verificationParts(doc: unknown, options: VerifyOptions = {}): VerificationParts {
+  const valid = validateReport(doc)
+  if (!valid.ok) return { schema: valid.errors.map(e => `schema: ${e}`), consistency: [] }
+  const report = doc as CertReport
+  return { schema: [], signature: checkSignature(report, options), consistency: consistencyReasons(report) }
+}
+
+function checkSignature(report: CertReport, options: VerifyOptions): SignatureCheck {
+  const fail = (reason: string): SignatureCheck => ({ ok: false, unsigned: false, reason })
   const sig = report.signature
-  if (sig === undefined) {
-    reasons.push('the report is not signed')
-    return undefined
-  }
+  if (sig === undefined) return { ok: false, unsigned: true, reason: 'the report is not signed' }
   let publicKey: KeyObject
   try {
     publicKey = createPublicKey({ key: Buffer.from(sig.publicKey, 'base64'), format: 'der', type: 'spki' })
   } catch {
-    reasons.push('signature.publicKey is not an SPKI public key')
-    return undefined
+    return fail('signature.publicKey is not an SPKI public key')
   }
   if (publicKey.asymmetricKeyType !== 'ed25519') {
-    reasons.push(`signature.publicKey is a ${publicKey.asymmetricKeyType ?? 'unknown'} key, not ed25519`)
-    return undefined
+    return fail(`signature.publicKey is a ${publicKey.asymmetricKeyType ?? 'unknown'} key, not ed25519`)
   }
   const fingerprint = keyFingerprint(publicKey)
   if (fingerprint !== sig.keyFingerprint) {
-    reasons.push(`signature.keyFingerprint ${sig.keyFingerprint} is not the fingerprint of signature.publicKey (${fingerprint})`)
-    return undefined
+    return fail(`signature.keyFingerprint ${sig.keyFingerprint} is not the fingerprint of signature.publicKey (${fingerprint})`)
   }
   if (!verify(null, signedBytes(report), publicKey, Buffer.from(sig.value, 'base64'))) {
-    reasons.push('the signature does not match the document: it was changed after signing')
-    return undefined
+    return fail('the signature does not match the document: it was changed after signing')
   }
   if (options.publicKeyPem !== undefined) {
     const expected = keyFingerprint(createPublicKey(options.publicKeyPem))
-    if (expected !== fingerprint) {
-      reasons.push(`signed by key ${fingerprint}, not by the given key ${expected}`)
-      return undefined
-    }
+    if (expected !== fingerprint) return fail(`signed by key ${fingerprint}, not by the given key ${expected}`)
   }
-  return fingerprint
+  return { ok: true, fingerprint }
 }
 
 function consistencyReasons(report: CertReport): string[] {

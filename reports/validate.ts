@@ -94,7 +94,8 @@ function jsonPointerToPath(pointer: string): string {
   return out
 }
 
-function formatAjvError(e: ErrorObject): string {
+/** One ajv error as `field.path: message`, the form every validation error of this module takes. */
+export function formatAjvError(e: ErrorObject): string {
   let path = jsonPointerToPath(e.instancePath)
   let message = e.message ?? 'is invalid'
   if (e.keyword === 'required') {

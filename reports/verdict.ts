@@ -46,3 +46,31 @@ export function countChecks(checks: readonly Pick<CheckResult, 'status'>[]): Che
   }
   return counts
 }
+
+/** How a run was narrowed to part of the catalogue (`options.grep`, an unmerged `options.shard`). */
+export interface Narrowing {
+  grep?: string
+  shard?: { index: number; count: number }
+}
+
+/**
+ * How the run of a report was narrowed, or `undefined` when it judged the whole catalogue. A
+ * run narrowed by `--grep` (whatever the pattern) or one shard `i/n` with n > 1 judged only
+ * the checks it ran: its `ready` says nothing about the others. `report merge` drops
+ * `options.shard` once every shard `1…n` is present, so a merged report of all shards judges
+ * the whole catalogue — unless the shards were themselves narrowed by `--grep`, which merging keeps.
+ */
+export function runNarrowing(options: { grep?: string; shard?: { index: number; count: number } } | undefined): Narrowing | undefined {
+  const out: Narrowing = {}
+  if (options?.grep !== undefined) out.grep = options.grep
+  if (options?.shard !== undefined && options.shard.count > 1) out.shard = { index: options.shard.index, count: options.shard.count }
+  return out.grep === undefined && out.shard === undefined ? undefined : out
+}
+
+/** `--grep "^package\."`, `shard 2/4 (not merged)`, or both: how a narrowed run was narrowed. */
+export function describeNarrowing(n: Narrowing): string {
+  const parts: string[] = []
+  if (n.grep !== undefined) parts.push(`--grep ${JSON.stringify(n.grep)}`)
+  if (n.shard !== undefined) parts.push(`shard ${n.shard.index}/${n.shard.count} (not merged)`)
+  return parts.join(', ')
+}

@@ -4,9 +4,11 @@
  *
  * Exit codes are set on `process.exitCode`, never by exiting, so the caller's cleanup runs:
  * - 0: the command succeeded (`verify`: the report is valid);
- * - 1: `verify` found the report invalid, `publish` refused a report that failed verification,
- *   or `report merge` produced a not-ready report (the merged verdict gates like `certify`);
- * - 2: bad input — an unreadable or invalid input file or key — with one line on stderr;
+ * - 1: `verify` found the report invalid (or, with `--trust`, breaking a rule of the trust file),
+ *   `publish` refused a report (without `--trust` nothing is published; with it the report is
+ *   left out of a listing that is still written), or `report merge` produced a not-ready report
+ *   (the merged verdict gates like `certify`);
+ * - 2: bad input — an unreadable or invalid input file, key or trust file — with one line on stderr;
  * - 3: a report the harness would write is invalid (a harness fault; nothing is written).
  * Errors of the reports module (`ReportError`, which carries `code` and `exitCode`) become
  * that one line and exit code; any other error is rethrown for the top-level handler.
@@ -17,8 +19,9 @@ import { renderHtml } from '../../reports/html.js'
 import { renderJunit } from '../../reports/junit.js'
 import { mergeReports } from '../../reports/merge.js'
 import { publish } from '../../reports/publish.js'
-import { verifyReport } from '../../reports/sign.js'
-import { countChecks } from '../../reports/verdict.js'
+import { assessReport, assessmentReasons, readTrustFile } from '../../reports/trust.js'
+import type { CertReport } from '../../reports/document.js'
+import { countChecks, describeNarrowing, runNarrowing } from '../../reports/verdict.js'
 import { readJsonFile, readPublicKeyFile, readReport, writeReport, writeTextAtomic } from '../../reports/write.js'
 
 /** Adds `report merge|html|junit`, `publish` and `verify` to the program. */
@@ -64,11 +67,22 @@ export function registerReportCommands(program: Command): void {
     .argument('<report.json...>', 'signed report files')
     .requiredOption('--out <dir>', 'site directory (replaced if it holds an earlier listing)')
     .option('--key <public.pem>', 'list only reports signed by this public key')
-    .action(guard(async (files: string[], opts: { out: string; key?: string }) => {
+    .option('--trust <trust.json>', 'list only reports the trust file accepts (known vendor and package key, listed certifier); name the others and exit 1')
+    .action(guard(async (files: string[], opts: { out: string; key?: string; trust?: string }) => {
+      const trust = opts.trust === undefined ? undefined : await readTrustFile(opts.trust)
       const publicKeyPem = opts.key === undefined ? undefined : await readPublicKeyFile(opts.key)
-      const listing = await publish(files, opts.out, publicKeyPem === undefined ? {} : { publicKeyPem })
-      process.stderr.write(`published ${listing.entries.length} reports to ${opts.out}/index.html\n`)
-      return 0
+      const listing = await publish(files, opts.out, {
+        ...(publicKeyPem === undefined ? {} : { publicKeyPem }),
+        ...(trust === undefined ? {} : { trust }),
+        onRefused: (file, reasons) => process.stderr.write(`iofcert: refused ${file}: ${reasons.join('; ')}\n`),
+      })
+      const partial = listing.entries.filter(e => e.verdict === 'partial').length
+      const ready = listing.entries.filter(e => e.verdict === 'ready').length
+      const made = trust === undefined
+        ? 'made without a trust file: vendor names, package keys and certifier keys were not checked'
+        : `${listing.refused.length} refused by trust file ${opts.trust}`
+      process.stderr.write(`published ${listing.entries.length} report${listing.entries.length === 1 ? '' : 's'} (${ready} ready, ${partial} partial) to ${opts.out}/index.html; ${made}\n`)
+      return listing.refused.length > 0 ? 1 : 0
     }))
 
   program
@@ -76,14 +90,22 @@ export function registerReportCommands(program: Command): void {
     .description('check a report: schema, signature and internal consistency')
     .argument('<report.json>', 'report file')
     .option('--key <public.pem>', 'require the signature to be made by this public key')
-    .action(guard(async (file: string, opts: { key?: string }) => {
+    .option('--trust <trust.json>', 'also require the vendor and its package key to be in the trust file, and the report signed by a certifier it lists')
+    .action(guard(async (file: string, opts: { key?: string; trust?: string }) => {
+      const trust = opts.trust === undefined ? undefined : await readTrustFile(opts.trust)
       const publicKeyPem = opts.key === undefined ? undefined : await readPublicKeyFile(opts.key)
-      const result = verifyReport(await readJsonFile(file), publicKeyPem === undefined ? {} : { publicKeyPem })
+      const doc = await readJsonFile(file)
+      const result = assessReport(doc, { ...(publicKeyPem === undefined ? {} : { publicKeyPem }), ...(trust === undefined ? {} : { trust }) })
       if (result.ok) {
-        process.stdout.write(`valid: ${file} (signed by ${result.keyFingerprint})\n`)
+        const report = doc as CertReport
+        const narrowed = runNarrowing(report.options)
+        const partial = narrowed === undefined ? '' : `; a partial run (${describeNarrowing(narrowed)}), never listed as ready`
+        const trusted = trust === undefined ? '' : `; trusted by ${opts.trust}: certifier ${JSON.stringify(result.certifier)}, vendor ${JSON.stringify(report.filter.vendor)}`
+        process.stdout.write(`valid: ${file} (signed by ${result.keyFingerprint}${partial}${trusted})\n`)
         return 0
       }
-      process.stdout.write(`invalid: ${file}: ${result.reasons.join('; ')}\n`)
+      // A report that verifies but breaks a trust rule is untrusted; one that fails verification is invalid.
+      process.stdout.write(`${result.invalid.length > 0 ? 'invalid' : 'untrusted'}: ${file}: ${assessmentReasons(result).join('; ')}\n`)
       return 1
     }))
 }
