@@ -303,7 +303,7 @@ async function session(o: SessionOptions): Promise<{ ending: Ending; stderr: str
   child.on('error', e => finish({ kind: 'fatal', message: `could not start the subject process: ${e.message}` }))
   void exited.then(x => {
     // the channel may still hold the last lines: let them be read before judging the exit
-    setTimeout(() => finish({ kind: 'died', ...x }), 200)
+    setTimeout(() => finish({ kind: 'died', ...x }), 200).unref()
   })
   const watchdog = setInterval(() => {
     const now = performance.now()
@@ -319,7 +319,9 @@ async function session(o: SessionOptions): Promise<{ ending: Ending; stderr: str
     clearInterval(watchdog)
   }
   killTree(child)
-  await Promise.race([exited, new Promise(r => setTimeout(r, 5000))])
+  let wait: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([exited, new Promise(r => (wait = setTimeout(r, 5000)))])
+  clearTimeout(wait)
   return { ending: ending!, stderr }
 }
 
