@@ -61,7 +61,8 @@ export const MaintenanceRefused = defineError<{ host: string; vms: string[] }>('
 export const BadInput = defineError<{ message: string }>('BadInput', a => a.message, 2)
 
 // ---- packages: descriptor, integrity, signature, acceptance, module load ----
-export const PackageUnreadable = defineError<{ source: string; reason: string }>('PackageUnreadable', a => `cannot read package ${a.source}: ${a.reason}`, 2)
+/** `limit` and `max` name the bound a package crossed (see package/tarball.ts PackageLimits), when that is why. */
+export const PackageUnreadable = defineError<{ source: string; reason: string; limit?: string; max?: number }>('PackageUnreadable', a => `cannot read package ${a.source}: ${a.reason}`, 2)
 export const DescriptorInvalid = defineError<{ errors: string[] }>('DescriptorInvalid', a => `descriptor.json is invalid: ${a.errors.join('; ')}`)
 export const PathEscapes = defineError<{ path: string; reason: string }>('PathEscapes', a => `package path "${a.path}" is not allowed: ${a.reason}`)
 export const LinkInPackage = defineError<{ path: string; type: string }>('LinkInPackage', a => `package entry "${a.path}" is a ${a.type}: links are not allowed in a package`)

@@ -7,4 +7,8 @@ export { fingerprint, generateKeyPair, readPrivateKey, signDescriptor, verifyDes
 export { buildPackage, type BuildOptions, type BuiltPackage } from './build.js'
 export { DESCRIPTOR_FILE, pathProblem, type RefusedEntry } from './paths.js'
 export * from './verify.js'
+export {
+  DEFAULT_PACKAGE_LIMITS, packageLimits, readTarStream,
+  type PackageLimitName, type PackageLimits, type TarBodySink, type TarEntry, type TarReadOptions, type TarReadResult, type TarVisitor,
+} from './tarball.js'
 export * from './load.js'

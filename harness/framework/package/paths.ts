@@ -68,16 +68,28 @@ export function refusalError(r: RefusedEntry): IofError {
   }
 }
 
+/** Bounds of one walkTree: it throws `tooMany()` past `maxEntries` names, and runs `check` (a deadline) before each directory. */
+export interface WalkLimits {
+  /** Names seen at most: files, directories and refused entries alike. */
+  readonly maxEntries: number
+  readonly tooMany: () => Error
+  readonly check?: () => void
+}
+
 /**
  * Walks `dir` without following anything: symbolic links, files with more than one hard link
  * (their other name may be outside the package) and special files are reported as refused.
- * `skip` holds absolute paths left out of the walk.
+ * `skip` holds absolute paths left out of the walk; `limits` bounds it (default: unbounded).
  */
-export async function walkTree(dir: string, skip: ReadonlySet<string> = new Set()): Promise<Tree> {
+export async function walkTree(dir: string, skip: ReadonlySet<string> = new Set(), limits?: WalkLimits): Promise<Tree> {
   const files: TreeFile[] = []
   const refused: RefusedEntry[] = []
+  let seen = 0
   const visit = async (absDir: string, relDir: string): Promise<void> => {
+    limits?.check?.()
     const names = (await readdir(absDir)).sort()
+    if (limits !== undefined && seen + names.length > limits.maxEntries) throw limits.tooMany()
+    seen += names.length
     for (const name of names) {
       const absolute = join(absDir, name)
       if (skip.has(absolute)) continue

@@ -3,9 +3,9 @@
  * fails any step is refused before load.ts ever sees it.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { Parser, type ReadEntry } from 'tar'
 import {
   AcceptanceLevelTooLow, DescriptorInvalid, EntryMissing, IntegrityMismatch, IofError,
   PackageUnreadable, PathEscapes, SignatureInvalid, SignatureMissing, TrustStoreInvalid, UntrustedKey,
@@ -13,11 +13,17 @@ import {
 import { isAcceptanceLevel, levelAtLeast, validateDescriptor, type AcceptanceLevel, type Descriptor } from './descriptor.js'
 import { verifyDescriptorSignature } from './keys.js'
 import { DESCRIPTOR_FILE, entryPath, pathProblem, refusalError, walkTree, type RefusedEntry } from './paths.js'
+import {
+  Deadline, limitExceeded, packageLimits, readPackageFile, readTarStream, tarStreamOf,
+  type PackageLimits, type TarBodySink, type TarEntry,
+} from './tarball.js'
 
 /** Options of openPackage. */
 export interface OpenOptions {
   /** A fresh directory is made under it for the package's files; created when missing. */
   readonly workDir: string
+  /** Bounds on size, entries and time; each one not given keeps its DEFAULT_PACKAGE_LIMITS value. */
+  readonly limits?: Partial<PackageLimits>
 }
 
 /** A package read into a fresh directory, not yet verified. Plain data: it can cross threads. */
@@ -80,63 +86,60 @@ export interface VerifiedPackage {
 /** The host acceptance level used when none is given. */
 export const DEFAULT_HOST_ACCEPTANCE_LEVEL: AcceptanceLevel = 'PartnerSupported'
 
-/** Bounds on what a package may expand to, so a hostile tarball cannot fill the disk or memory. */
-const MAX_PACKAGE_BYTES = 256 * 1024 * 1024
-const MAX_ENTRIES = 10_000
-
 /**
- * Reads a package — a `.tgz` or an unpacked directory — into a fresh directory under
- * `workDir`. A tarball is parsed in memory first; only regular files with safe paths are
- * ever written (absolute, `..`, link and device entries are recorded as refused instead).
+ * Reads a package — a `.tgz` (or plain `.tar`) or an unpacked directory — into a fresh
+ * directory under `workDir`. A tarball is streamed: only regular files with safe paths are
+ * ever written (absolute, `..`, link and device entries are recorded as refused instead), and
+ * reading stops at the tar end-of-archive, so padding or garbage after it costs nothing.
  * A directory is copied the same way, so later changes to it cannot reach what is verified.
+ * Both are bounded by `options.limits` (see DEFAULT_PACKAGE_LIMITS): stored and expanded
+ * bytes, entries, bytes per file, and wall-clock time.
  * Throws PackageUnreadable when there is no package to read (no file, not a tarball, no or
- * unparseable descriptor.json).
+ * unparseable descriptor.json), or, with `details.limit` naming the bound, when the package
+ * is over one; nothing is left in `workDir` then.
  */
 export async function openPackage(source: string, options: OpenOptions): Promise<OpenedPackage> {
   const from = resolve(source)
-  let kind: OpenedPackage['kind']
+  const limits = packageLimits(options.limits)
+  const deadline = new Deadline(limits.timeoutMs, from)
+  let dir: string | undefined
   try {
-    const st = await stat(from)
-    if (st.isDirectory()) kind = 'directory'
-    else if (st.isFile()) kind = 'tarball'
-    else throw new Error('not a file or directory')
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message
-    throw PackageUnreadable({ source: from, reason }, err)
-  }
-  const read = kind === 'tarball' ? await readTarball(from) : await readDirectory(from)
-
-  const descriptorBytes = read.files.get(DESCRIPTOR_FILE)
-  if (descriptorBytes === undefined) throw PackageUnreadable({ source: from, reason: `no ${DESCRIPTOR_FILE} at the package root` })
-  let descriptor: unknown
-  try {
-    descriptor = JSON.parse(descriptorBytes.toString('utf8'))
-  } catch (err) {
-    throw PackageUnreadable({ source: from, reason: `${DESCRIPTOR_FILE} is not valid JSON (${(err as Error).message})` }, err)
-  }
-
-  await mkdir(options.workDir, { recursive: true })
-  const dir = await mkdtemp(join(resolve(options.workDir), 'pkg-'))
-  const root = join(dir, 'root')
-  // Node decides ESM vs CommonJS for `.js` from the nearest package.json. This one sits above
-  // the package root, so it is not a package file (integrity never sees it) yet makes every
-  // `.js` in the package an ES module. A package.json shipped in the package governs its own
-  // subtree; load.ts refuses an entry that one would turn into CommonJS.
-  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
-  await mkdir(root)
-  const refused = [...read.refused]
-  for (const [path, data] of read.files) {
-    const target = join(root, path)
+    let kind: OpenedPackage['kind']
     try {
-      await mkdir(dirname(target), { recursive: true })
-      await writeFile(target, data, { flag: 'wx' })
+      const st = await stat(from)
+      if (st.isDirectory()) kind = 'directory'
+      else if (st.isFile()) kind = 'tarball'
+      else throw new Error('not a file or directory')
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err
-      refused.push({ path, kind: 'unsupported', reason: 'it conflicts with another entry (a file where a directory is needed, or the reverse)' })
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message
+      throw PackageUnreadable({ source: from, reason }, err)
     }
+
+    await mkdir(options.workDir, { recursive: true })
+    dir = await mkdtemp(join(resolve(options.workDir), 'pkg-'))
+    const root = join(dir, 'root')
+    // Node decides ESM vs CommonJS for `.js` from the nearest package.json. This one sits above
+    // the package root, so it is not a package file (integrity never sees it) yet makes every
+    // `.js` in the package an ES module. A package.json shipped in the package governs its own
+    // subtree; load.ts refuses an entry that one would turn into CommonJS.
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
+    await mkdir(root)
+    const read = kind === 'tarball' ? await extractTarball(from, root, limits, deadline) : await copyDirectory(from, root, limits, deadline)
+    if (!read.written.has(DESCRIPTOR_FILE)) throw PackageUnreadable({ source: from, reason: `no ${DESCRIPTOR_FILE} at the package root` })
+    let descriptor: unknown
+    try {
+      descriptor = JSON.parse(await readFile(join(root, DESCRIPTOR_FILE), 'utf8'))
+    } catch (err) {
+      throw PackageUnreadable({ source: from, reason: `${DESCRIPTOR_FILE} is not valid JSON (${(err as Error).message})` }, err)
+    }
+    deadline.check()
+    return { source: from, kind, dir, root, descriptor, refused: read.refused, ...(read.sha256 === undefined ? {} : { sha256: read.sha256 }) }
+  } catch (err) {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    throw err
+  } finally {
+    deadline.clear()
   }
-  return { source: from, kind, dir, root, descriptor, refused, ...(read.sha256 === undefined ? {} : { sha256: read.sha256 }) }
 }
 
 /** Removes the fresh directory openPackage made (modules already imported stay loaded). */
@@ -225,68 +228,88 @@ export async function verifyPackage(opened: OpenedPackage, options: VerifyOption
   }
 }
 
+/** What was written under the package root: the files (by package path) and the refused entries. */
 interface ReadPackage {
-  readonly files: Map<string, Buffer>
+  readonly written: ReadonlySet<string>
   readonly refused: RefusedEntry[]
   readonly sha256?: string
 }
 
-/** Parses a (gzip) tarball in memory, keeping regular files with safe paths and recording the rest. */
-async function readTarball(file: string): Promise<ReadPackage> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(file)
-  } catch (err) {
-    throw PackageUnreadable({ source: file, reason: (err as Error).message }, err)
-  }
-  const files = new Map<string, Buffer>()
-  const refused: RefusedEntry[] = []
-  const pending: Promise<void>[] = []
-  const seen = new Set<string>()
-  let total = 0
-  let count = 0
-  let tooBig: string | undefined
+/** The reason an entry conflicts with one already written (a file where a directory is needed, or the reverse). */
+const CONFLICT = 'it conflicts with another entry (a file where a directory is needed, or the reverse)'
 
-  const onEntry = (entry: ReadEntry): void => {
-    count += 1
-    total += entry.size
-    if (count > MAX_ENTRIES) tooBig ??= `more than ${MAX_ENTRIES} entries`
-    if (total > MAX_PACKAGE_BYTES) tooBig ??= `more than ${MAX_PACKAGE_BYTES} bytes`
-    const path = entryPath(entry.path)
+/**
+ * Streams a (gzip) tarball into `root`, keeping regular files with safe paths and recording
+ * the rest; bounded by `limits` and `deadline` (see tarball.ts).
+ */
+async function extractTarball(file: string, root: string, limits: PackageLimits, deadline: Deadline): Promise<ReadPackage> {
+  const bytes = await readPackageFile(file, limits, deadline)
+  const written = new Set<string>()
+  const refused: RefusedEntry[] = []
+  const seen = new Set<string>()
+  const made = new Set<string>([root])
+
+  const visit = async (entry: TarEntry): Promise<TarBodySink | undefined> => {
+    const path = entryPath(entry.name)
     let refusal = classify(entry, path)
     if (refusal === undefined && entry.type !== 'Directory') {
       // A second entry of one path would silently replace the first on extraction.
       if (seen.has(path)) refusal = { path, kind: 'unsupported', reason: 'it appears more than once in the archive' }
       seen.add(path)
     }
-    if (refusal !== undefined) refused.push(refusal)
-    if (refusal !== undefined || entry.type === 'Directory' || tooBig !== undefined) {
-      entry.resume()
-      return
+    if (refusal !== undefined) {
+      refused.push(refusal)
+      return undefined
     }
-    pending.push(entry.concat().then(data => { files.set(path, data) }))
+    // Directories are not created: the files' parents are, and nothing else is needed.
+    if (entry.type === 'Directory') return undefined
+    const out = await createExclusive(join(root, path), made)
+    if (typeof out === 'string') {
+      refused.push({ path, kind: 'unsupported', reason: out })
+      return undefined
+    }
+    written.add(path)
+    return fileSink(out)
   }
 
-  await new Promise<void>((resolveParse, reject) => {
-    const parser = new Parser({ strict: true, onReadEntry: onEntry })
-    // Entry types node-tar does not know (sparse files, ACLs…) never reach onReadEntry.
-    parser.on('ignoredEntry', (entry: ReadEntry) => {
-      refused.push({ path: entryPath(entry.path), kind: 'unsupported', reason: `it is a ${entry.type} entry; only regular files and directories are allowed` })
-    })
-    parser.on('error', reject)
-    parser.on('end', () => resolveParse())
-    parser.end(bytes)
-  }).catch((err: unknown) => {
-    throw PackageUnreadable({ source: file, reason: `not a readable tar or tar.gz archive (${(err as Error).message})` }, err)
-  })
-  await Promise.all(pending)
-  if (tooBig !== undefined) throw PackageUnreadable({ source: file, reason: `the package is too large: ${tooBig}` })
-  if (count === 0) throw PackageUnreadable({ source: file, reason: 'the archive is empty' })
-  return { files, refused, sha256: sha256(bytes) }
+  const result = await readTarStream(tarStreamOf(bytes), visit, { source: file, limits, deadline })
+  if (result.entries === 0) throw PackageUnreadable({ source: file, reason: 'the archive is empty' })
+  return { written, refused, sha256: sha256(bytes) }
+}
+
+/**
+ * Creates `target` (and its parents) for writing, failing if it exists. Returns why not when
+ * the entry cannot be written as named (a file/directory conflict, a name too long).
+ * `made` remembers the parents already created.
+ */
+async function createExclusive(target: string, made: Set<string>): Promise<FileHandle | string> {
+  try {
+    const parent = dirname(target)
+    if (!made.has(parent)) {
+      await mkdir(parent, { recursive: true })
+      made.add(parent)
+    }
+    return await open(target, 'wx')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') return CONFLICT
+    if (code === 'ENAMETOOLONG') return 'its path is too long for the file system'
+    throw err
+  }
+}
+
+function fileSink(fh: FileHandle): TarBodySink {
+  return {
+    async write(chunk) {
+      for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+    },
+    end: () => fh.close(),
+    abort: () => fh.close().catch(() => undefined),
+  }
 }
 
 /** Why a tar entry is refused, or undefined for a regular file or directory with a safe path. */
-function classify(entry: ReadEntry, path: string): RefusedEntry | undefined {
+function classify(entry: TarEntry, path: string): RefusedEntry | undefined {
   switch (entry.type) {
     case 'SymbolicLink':
       return { path, kind: 'link', reason: 'symbolic link' }
@@ -300,24 +323,37 @@ function classify(entry: ReadEntry, path: string): RefusedEntry | undefined {
       const problem = pathProblem(path)
       return problem === undefined ? undefined : { path, kind: 'escape', reason: problem }
     }
+    case 'Unsupported':
+      return { path, kind: 'unsupported', reason: `it is an entry of unknown type ${JSON.stringify(entry.typeflag)}; only regular files and directories are allowed` }
     default:
       return { path, kind: 'unsupported', reason: `it is a ${entry.type} entry; only regular files and directories are allowed` }
   }
 }
 
-async function readDirectory(dir: string): Promise<ReadPackage> {
-  const tree = await walkTree(dir)
-  const files = new Map<string, Buffer>()
+/** Copies the regular files of `dir` into `root`, within the same bounds as a tarball. */
+async function copyDirectory(dir: string, root: string, limits: PackageLimits, deadline: Deadline): Promise<ReadPackage> {
+  const tree = await walkTree(dir, new Set(), {
+    maxEntries: limits.maxEntries,
+    tooMany: () => limitExceeded(dir, 'maxEntries', limits.maxEntries),
+    check: () => deadline.check(),
+  })
+  const written = new Set<string>()
   let total = 0
   for (const f of tree.files) {
-    const data = await readFile(f.absolute)
-    total += data.length
-    if (total > MAX_PACKAGE_BYTES || files.size >= MAX_ENTRIES) {
-      throw PackageUnreadable({ source: dir, reason: `the package is too large (over ${MAX_PACKAGE_BYTES} bytes or ${MAX_ENTRIES} files)` })
-    }
-    files.set(f.path, data)
+    deadline.check()
+    const target = join(root, f.path)
+    await mkdir(dirname(target), { recursive: true })
+    const size = (await stat(f.absolute)).size
+    if (size > limits.maxFileBytes) throw limitExceeded(dir, 'maxFileBytes', limits.maxFileBytes, `file "${f.path}" is ${size} bytes`)
+    await deadline.race(copyFile(f.absolute, target, fsConstants.COPYFILE_EXCL))
+    // Measured on the copy, which is what is verified: the source may have changed since stat.
+    const copied = (await stat(target)).size
+    if (copied > limits.maxFileBytes) throw limitExceeded(dir, 'maxFileBytes', limits.maxFileBytes, `file "${f.path}" is ${copied} bytes`)
+    total += copied
+    if (total > limits.maxUncompressedBytes) throw limitExceeded(dir, 'maxUncompressedBytes', limits.maxUncompressedBytes, `its files add up to ${total} bytes or more`)
+    written.add(f.path)
   }
-  return { files, refused: [...tree.refused] }
+  return { written, refused: [...tree.refused] }
 }
 
 function listedFiles(descriptor: unknown): Record<string, string> {
