@@ -208,7 +208,7 @@ describe('iofcert cluster', () => {
     const cdp = await makePackage(s, {
       key,
       install: { maintenanceMode: true, reboot: false },
-      prelude: `import { existsSync } from 'node:fs'\nif (existsSync(${JSON.stringify(hold)})) await new Promise(r => setTimeout(r, 60_000))`,
+      prelude: `if (exists(${JSON.stringify(hold)})) await new Promise(r => setTimeout(r, 60_000))`,
     })
     const dir = join(s.dir, 'c')
     expectExit(await iofcert('cluster', 'init', dir, '--hosts', '2', '--trust', key.publicPath), 0, 'init')

@@ -86,12 +86,13 @@ export async function makePackage(s: Scratch, spec: PackageSpec = {}): Promise<T
     version: JSON.stringify(version),
     class: JSON.stringify(cls),
     open: `async (disk) => { await note(disk.sidecar, 'open ${version}'); return { async close(reason) { await note(disk.sidecar, 'close ${version} ' + reason) } } }`,
-    ...(spec.daemon === true ? { daemon: `(ctx) => { appendFileSync(${JSON.stringify(log)}, 'start ${version} ' + ctx.host + '\\n'); return { stop() { appendFileSync(${JSON.stringify(log)}, 'stop ${version} ' + ctx.host + '\\n') } } }` } : {}),
+    ...(spec.daemon === true ? { daemon: `(ctx) => { appendFile(${JSON.stringify(log)}, 'start ${version} ' + ctx.host + '\\n'); return { stop() { appendFile(${JSON.stringify(log)}, 'stop ${version} ' + ctx.host + '\\n') } } }` } : {}),
     ...spec.module,
   }
   const source = [
-    "import { appendFileSync } from 'node:fs'",
-    `appendFileSync(${JSON.stringify(marker)}, 'imported ${version}\\n')`,
+    // a filter may not import node:fs: iofcert/test-fixture writes in the scratch directory (see package-fixtures)
+    "import { appendFile, exists } from 'iofcert/test-fixture'",
+    `appendFile(${JSON.stringify(marker)}, 'imported ${version}\\n')`,
     spec.prelude ?? '',
     'const enc = new TextEncoder()',
     // the sidecar keeps every line: it survives the upgrade, so both versions' lines are there

@@ -297,7 +297,7 @@ describe('refused packages never run', () => {
         await writeFile(join(src, f), await readFile(join(d, f)))
       }
     })
-    await writeFile(join(s.dir, 'escape.js'), `import { appendFileSync } from 'node:fs'\nappendFileSync(${JSON.stringify(good.marker)}, 'escaped\\n')\n`)
+    await writeFile(join(s.dir, 'escape.js'), `import { appendFile } from 'iofcert/test-fixture'\nappendFile(${JSON.stringify(good.marker)}, 'escaped\\n')\n`)
     const up = join(s.dir, 'up.tgz')
     await create({ cwd: src, file: up, gzip: true, preservePaths: true }, ['descriptor.json', 'filter.js', 'lib/helper.js', '../escape.js'])
     add(up, 'VibInvalidFormat', { code: 'PathEscapes' })

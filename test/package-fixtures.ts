@@ -1,7 +1,9 @@
 /**
  * Real filter directories and tarballs for the package tests. Every filter module appends a
  * line to its marker file when it is imported, so a test can prove a refused package's code
- * never ran.
+ * never ran. A filter may not import node:fs: it writes through `iofcert/test-fixture`, which the
+ * filter loader offers only while IOFCERT_TEST_FIXTURE_DIR names a directory (here, the scratch
+ * directory: `scratch()` sets it), and only for files in that directory.
  */
 import { existsSync } from 'node:fs'
 import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
@@ -43,9 +45,9 @@ export function moduleSource(marker: string, fields: Record<string, string> = {}
   }
   const body = Object.entries(exported).map(([k, v]) => `  ${JSON.stringify(k)}: ${v},`).join('\n')
   return [
-    "import { appendFileSync } from 'node:fs'",
+    "import { appendFile } from 'iofcert/test-fixture'",
     "import { helper } from './lib/helper.js'",
-    `appendFileSync(${JSON.stringify(marker)}, 'imported ' + helper + '\\n')`,
+    `appendFile(${JSON.stringify(marker)}, 'imported ' + helper + '\\n')`,
     `export default {\n${body}\n}`,
     '',
   ].join('\n')
@@ -59,9 +61,14 @@ export interface Scratch {
   cleanup(): Promise<void>
 }
 
-/** Makes a fresh scratch directory with a marker path and a work directory inside it. */
+/**
+ * Makes a fresh scratch directory with a marker path and a work directory inside it, and makes it
+ * the directory test filters may write to (IOFCERT_TEST_FIXTURE_DIR, inherited by the filter
+ * workers and CLI processes started from here on).
+ */
 export async function scratch(): Promise<Scratch> {
   const dir = await mkdtemp(join(tmpdir(), 'iofcert-pkgtest-'))
+  process.env.IOFCERT_TEST_FIXTURE_DIR = dir
   return {
     dir,
     marker: join(dir, 'MARKER'),

@@ -15,6 +15,9 @@
  *   free the slot, and the issuing loop that called `submit` goes on.
  */
 import { getRandomValues } from 'node:crypto'
+// the clock from its module, not the global binding: in a VM's worker, filter code shares this
+// thread's globals (they are locked there, see framework/sandbox.ts)
+import { performance } from 'node:perf_hooks'
 import { BenchError, BenchErrorCode } from './errors.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { BlockSizes, BsSplitEntry, JobSpec, RwMode, VerifyKind } from './jobfile.js'

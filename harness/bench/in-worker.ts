@@ -5,6 +5,7 @@
  * Two modes: a fio job (the generator keeps `iodepth` in flight: saturation), or a paced open-loop
  * load (a fixed rate of I/Os whatever the latency, for latency percentiles at a given load).
  */
+import { performance } from 'node:perf_hooks'
 import type { WorkerDiskHandle } from '../framework/vm-worker.js'
 import { IoGenerator, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
@@ -39,6 +40,9 @@ export interface PacedResult {
 }
 
 export type InWorkerTask = { readonly kind: 'job'; readonly options: GeneratorOptions } | { readonly kind: 'paced'; readonly options: PacedOptions }
+
+// `performance` is imported rather than read from the global: this module runs in a VM's worker,
+// whose globals filter code shares (they are locked there, see framework/sandbox.ts)
 
 /** How often a saturating job hands the worker back to its event loop (issuing pauses one turn). */
 const YIELD_EVERY_MS = 20

@@ -3,10 +3,12 @@
  * beside each VMX). Instances reach it over direct ports; recovery sites are reached through the
  * main thread, which hosts the instrumented sites.
  */
+import process from 'node:process'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
+import { loadFilterModule, sandboxWorker } from './filter-loader.js'
 import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
-import { FileSidecar, gcFunction, makeLogger, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
+import { FileSidecar, gcFunction, hardenSharedClasses, makeLogger, sidecarView, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
 
 const data = workerData as DaemonWorkerData
 const port = parentPort!
@@ -59,14 +61,14 @@ function flushSiteCalls(): void {
   port.postMessage({ t: 'sites', list } satisfies FromDaemon)
 }
 
-const targets: Targets = {
+const targets: Targets = Object.freeze({
   async connect(site: string): Promise<ReplicaTarget> {
     const conn = (await siteCall({ op: 'connect', site: String(site), conn: 0 })) as number
     let closed = false
     const check = () => {
       if (closed) throw Object.assign(new Error('ENODEV: replica target closed'), { code: 'ENODEV' })
     }
-    return {
+    return Object.freeze({
       async write(disk, offset, bytes) {
         check()
         if (!(bytes instanceof Uint8Array)) throw Object.assign(new TypeError('EINVAL: write needs a Uint8Array'), { code: 'EINVAL' })
@@ -81,9 +83,9 @@ const targets: Targets = {
         closed = true
         await siteCall({ op: 'close', site, conn })
       },
-    }
+    } satisfies ReplicaTarget)
   },
-}
+})
 
 function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
@@ -138,12 +140,12 @@ function serve(vm: string, p: MessagePort): void {
 const store = new FileSidecar(data.storePath)
 
 async function start(): Promise<void> {
-  const mod = ((await import(data.entryUrl)) as { default: FilterModule }).default
+  const mod = ((await loadFilterModule(data.entryUrl)) as { default?: FilterModule }).default
   if (typeof mod?.daemon !== 'function') throw new Error('the module has no daemon()')
   const ctx: DaemonContext = Object.freeze({
     host: data.host,
     targets,
-    store,
+    store: sidecarView(store),
     log: makeLogger(`${data.filterId}:daemon`, logSink, n => { dropped += n }),
   })
   daemon = (await mod.daemon(ctx)) ?? {}
@@ -172,7 +174,7 @@ async function stop(rid: number): Promise<void> {
   // measure what the daemon left behind rather than trusting stop(): after one more turn, every
   // active resource but our own port to the main thread is the filter's
   await new Promise(res => setImmediate(res))
-  const resources = process.getActiveResourcesInfo().filter(r => r !== 'MessagePort')
+  const resources = activeResources().filter(r => r !== 'MessagePort')
   post({ t: 'stopped', rid, ms, timedOut, error, resources })
 }
 
@@ -197,6 +199,11 @@ port.on('message', (m: ToDaemon) => {
   else if (m.t === 'site-reply') siteReply(m)
   else if (m.t === 'site-replies') for (const r of m.list) siteReply(r)
 })
+
+// Everything the harness needs is loaded: harden the thread before the filter's code runs.
+const activeResources = process.getActiveResourcesInfo.bind(process)
+hardenSharedClasses(FileSidecar)
+sandboxWorker()
 
 start().then(
   () => post({ t: 'ready' }),

@@ -3,6 +3,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { DaemonFailed } from './errors.js'
 import type { FilterInfo } from './inspect.js'
 import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
+import { FILTER_WORKER_EXEC_ARGV } from './sandbox.js'
 import type { RecoverySite } from './site.js'
 import type { LogEntry } from './worker-common.js'
 
@@ -44,7 +45,7 @@ export class DaemonHost {
       storePath: this.o.storePath,
       stopTimeoutMs: this.o.stopTimeoutMs ?? 5000,
     }
-    const w = new Worker(new URL('./daemon-worker.js', import.meta.url), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: 512 } })
+    const w = new Worker(new URL('./daemon-worker.js', import.meta.url), { workerData: data, execArgv: [...FILTER_WORKER_EXEC_ARGV], resourceLimits: { maxOldGenerationSizeMb: 512 } })
     this.worker = w
     return new Promise((resolve, reject) => {
       let settled = false

@@ -5,19 +5,26 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import * as fs from 'node:fs'
+import process from 'node:process'
 import * as v8 from 'node:v8'
 import type { CloseReason, DiskContext, DiskEvent, FilterInstance, FilterModule, IoError, IoOp } from '../sdk/index.js'
-import { DiskPath, type FaultRecord, type IoRequest, type Layer } from './chain.js'
+import { DiskPath, IoRequest, type FaultRecord, type Layer } from './chain.js'
 import { Drive } from './drive.js'
+import { loadFilterModule, sandboxWorker } from './filter-loader.js'
 import { FileStore, MemoryStore, NullStore } from './store.js'
 import { FileJournalMedium, Journal, SharedJournalMedium } from './journal.js'
-import { FileSidecar, gcFunction, LinkClient, makeLogger, type LogEntry } from './worker-common.js'
+import { FileSidecar, gcFunction, hardenSharedClasses, LinkClient, makeLogger, sidecarView, type LogEntry } from './worker-common.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
 
 const data = workerData as VmWorkerData
 const port = parentPort!
 
 const gcFn = gcFunction()
+// the memory readings the cache checks rely on, taken from the real modules (filters reach
+// neither node:v8 nor the real process, and cannot replace these)
+const heapStatistics = v8.getHeapStatistics
+const memoryUsage = process.memoryUsage.bind(process)
+const activeResources = process.getActiveResourcesInfo.bind(process)
 
 /** What an in-worker workload (a benchmark generator, a verifier) gets for one disk. */
 export interface WorkerDiskHandle {
@@ -89,8 +96,8 @@ function flushMem(d: OpenDisk): void {
 }
 
 async function loadModule(url: string): Promise<FilterModule> {
-  // the worker's module cache evaluates each filter module once for the VM's life
-  const ns = (await import(url)) as { default?: FilterModule }
+  // the loader evaluates each filter module once for the VM's life, under the filter import rules
+  const ns = (await loadFilterModule(url)) as { default?: FilterModule }
   const mod = ns.default
   if (mod === undefined || mod === null || typeof mod.open !== 'function') throw new Error(`${url} has no default export with open()`)
   return mod
@@ -135,8 +142,8 @@ function contextFor(d: OpenDisk, f: FilterSpec, layer: number, sidecar: FileSide
     capacity: d.spec.capacity,
     sectorSize: 512 as const,
     policy: Object.freeze({ ...f.policy }),
-    sidecar,
-    lower: d.path.lowerFor(layer),
+    sidecar: sidecarView(sidecar),
+    lower: Object.freeze(d.path.lowerFor(layer)),
     daemon: link ? link.forDisk(d.spec.id) : null,
     log: makeLogger(f.filterId, logSink, n => { logDropped += n; scheduleReport() }),
   })
@@ -428,9 +435,9 @@ async function handle(m: ToVm): Promise<unknown> {
     }
     case 'memory': {
       if (m.gc && gcFn) { gcFn(); gcFn() }
-      const h = v8.getHeapStatistics()
-      const mu = process.memoryUsage()
-      return { heapUsed: h.used_heap_size, external: h.external_memory, arrayBuffers: mu.arrayBuffers, resources: process.getActiveResourcesInfo() }
+      const h = heapStatistics()
+      const mu = memoryUsage()
+      return { heapUsed: h.used_heap_size, external: h.external_memory, arrayBuffers: mu.arrayBuffers, resources: activeResources() }
     }
     case 'ping':
       return 'pong'
@@ -476,3 +483,8 @@ port.on('message', (m: ToVm) => {
 process.on('unhandledRejection', (e: unknown) => {
   onFault({ at: Date.now(), disk: '', filter: 'unknown', kind: 'reject', io: null, error: null, message: `unhandled rejection: ${errMsg(e)}` })
 })
+
+// Everything the harness needs is loaded: harden the thread before any filter code runs. The
+// request objects filters see as `io` are instances of IoRequest: its prototype is theirs to read only.
+hardenSharedClasses(IoRequest, FileSidecar)
+sandboxWorker()

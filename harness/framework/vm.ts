@@ -8,6 +8,7 @@ import { IofError, VmPoweredOff, VmPoweredOn, WorkerFailed } from './errors.js'
 import type { ResolvedRule } from './policy.js'
 import { TRANSFORMING } from './policy.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
+import { FILTER_WORKER_EXEC_ARGV } from './sandbox.js'
 import { applyMemoryUpdate, memoryImageBytes, readMemoryImage, writeMemoryImage, type MemoryImage } from './store.js'
 import { FileJournalMedium, Journal, SharedJournalMedium, type JournalMedium } from './journal.js'
 
@@ -137,6 +138,8 @@ export class Vm {
     const data: VmWorkerData = { vm: this.name, host: this.services.hostName, ioTimeoutMs: this.services.ioTimeoutMs, openTimeoutMs: this.services.openTimeoutMs }
     const w = new Worker(new URL('./vm-worker.js', import.meta.url), {
       workerData: data,
+      // filter code runs in this worker: the filter sandbox's flags (see sandbox.ts)
+      execArgv: [...FILTER_WORKER_EXEC_ARGV],
       resourceLimits: { maxOldGenerationSizeMb: this.services.heapMb, maxYoungGenerationSizeMb: 64 },
       stderr: false,
     })

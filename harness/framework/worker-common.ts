@@ -20,6 +20,26 @@ export function gcFunction(): (() => void) | null {
   }
 }
 
+/**
+ * Makes the prototypes of harness classes whose instances filters hold read-only, so that no
+ * filter can change the code other instances run (`Object.getPrototypeOf(io).x = …`).
+ */
+export function hardenSharedClasses(...classes: { readonly prototype: object }[]): void {
+  // frozen (not made read-only property by property): that keeps the prototype in V8's fast mode
+  for (const c of classes) Object.freeze(c.prototype)
+}
+
+/** What a filter holds of a sidecar: the Sidecar calls and nothing of the file behind them. */
+export function sidecarView(s: Sidecar): Sidecar {
+  return Object.freeze({
+    size: () => s.size(),
+    read: (offset: number, length: number) => s.read(offset, length),
+    write: (offset: number, data: Uint8Array) => s.write(offset, data),
+    truncate: (size: number) => s.truncate(size),
+    sync: () => s.sync(),
+  })
+}
+
 /** A sidecar in a file: created on first write, read past its end as zeros. */
 export class FileSidecar implements Sidecar {
   private fd = -1
@@ -107,7 +127,7 @@ export function makeLogger(source: string, sink: (e: LogEntry) => void, onDrop: 
     }
     sink({ at: now, source, level, msg: String(msg).slice(0, 2000), data: d })
   }
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
+  return Object.freeze({ debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') })
 }
 
 /** One entry of a link batch: [kind 0 post | 1 request, disk, request id, message]. */
@@ -138,7 +158,7 @@ export class LinkClient {
     })
   }
   forDisk(disk: string): DaemonLink {
-    return {
+    return Object.freeze({
       post: (message, transfer) => this.enqueue([0, disk, 0, message], transfer),
       request: (message, transfer) =>
         new Promise((resolve, reject) => {
@@ -150,7 +170,7 @@ export class LinkClient {
           this.waiting.set(id, { resolve, reject })
           this.enqueue([1, disk, id, message], transfer)
         }),
-    }
+    } satisfies DaemonLink)
   }
   private enqueue(e: LinkEntry, transfer?: ArrayBuffer[]): void {
     if (this.closed) return

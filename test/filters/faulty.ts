@@ -21,7 +21,11 @@ export function faulty(mode: 'throw' | 'reject' | 'hang' | 'loop' | 'exit' | 're
             case 'reject': return Promise.reject(new Error('async filter bug'))
             case 'hang': return new Promise<Decision>(() => {})
             case 'loop': for (;;) { /* never returns */ }
-            case 'exit': process.exit(3)
+            case 'exit':
+              // kills its worker the way a filter still can (it has no process.exit): an exception
+              // nothing catches, thrown from a microtask; the I/O never completes on its own
+              queueMicrotask(() => { throw new Error('filter kills its worker') })
+              return new Promise<Decision>(() => {})
             case 'replace': return { kind: 'pass', data: new Uint8Array(io.length) }
             case 'bad-decision': return { kind: 'maybe' } as unknown as Decision
             default: return PASS

@@ -9,6 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { FILTER_ABI_VERSION, type FilterModule } from '../../sdk/index.js'
 import { AbiVersionMismatch, ClassNotOpen, IofError, ModuleInvalid, ModuleLoadFailed, ModuleMismatch, PolicySchemaInvalid } from '../errors.js'
+import { importDescription } from '../inspect.js'
 import { formatAjvError, isClassOpen, OPEN_CLASSES, type Descriptor } from './descriptor.js'
 import { pathProblem, refusalError } from './paths.js'
 import { disposePackage, openPackage, verifyPackage, type OpenedPackage, type StepResult, type TrustOptions, type VerifiedPackage } from './verify.js'
@@ -47,9 +48,10 @@ const addFormats = addFormatsModule.default
 
 /**
  * Imports the package's entry as an ES module and checks it. Call it only with a package that
- * verifyPackage accepted: this is where the package's code first runs. The import is a plain
- * dynamic import in this thread (no vm contexts), so the module behaves as it will in the
- * framework.
+ * verifyPackage accepted: this is where the package's code first runs. It runs in the loader
+ * context (a worker under the filter sandbox and import rules, as in the framework), never in
+ * this thread: `module` is what that worker saw of the default export (fields cloned, functions
+ * stand-ins).
  */
 export async function loadFilterModule(opened: OpenedPackage, descriptor: Descriptor, options: LoadOptions = {}): Promise<LoadedFilter> {
   const entry = descriptor.entry
@@ -71,9 +73,11 @@ export async function loadFilterModule(opened: OpenedPackage, descriptor: Descri
     },
     import: async () => {
       try {
-        const ns = (await import(pathToFileURL(join(opened.root, entry)).href)) as Record<string, unknown>
-        exported = ns.default
+        // evaluated in the loader context (a worker under the filter sandbox), never in this thread:
+        // `exported` is its default export's description (values cloned, functions stand-ins)
+        exported = await importDescription(pathToFileURL(join(opened.root, entry)).href)
       } catch (err) {
+        if (err instanceof IofError && err.code === 'ModuleInvalid') throw ModuleInvalid({ entry, reason: String(err.details.reason ?? err.message) }, err)
         throw ModuleLoadFailed({ entry, reason: oneLine(err) }, err)
       }
     },
