@@ -28,7 +28,7 @@
  * IOFCERT_ATTACKS_LEGACY=1 leaves out the flags the sandboxed CLI added (--sandbox, --timeout,
  * --check-timeout): together they show the attacks succeeding against a harness from before the
  * sandbox; IOFCERT_ATTACKS_EXPLAIN=1 runs the diagnostic twin of every case that fails;
- * IOFCERT_ATTACKS_KEEP=1 keeps the labs; IOFCERT_ATTACKS_STRICT_TMP=1 (implied by CI) also flags
+ * IOFCERT_ATTACKS_KEEP=1 keeps the labs; IOFCERT_ATTACKS_STRICT_TMP=1 also flags
  * every new entry of /tmp that is neither the harness's (iofcert-*) nor a known tool's.
  * Skipped as a whole only when bwrap is not installed and CI is not set.
  */
@@ -42,7 +42,7 @@ import { canaryFiles, changes, cleanup, makeLab, newShared, runHarness, snapshot
 
 const LEGACY = process.env.IOFCERT_ATTACKS_LEGACY === '1'
 const KEEP = process.env.IOFCERT_ATTACKS_KEEP === '1'
-const STRICT_TMP = Boolean(process.env.CI) || process.env.IOFCERT_ATTACKS_STRICT_TMP === '1'
+const STRICT_TMP = process.env.IOFCERT_ATTACKS_STRICT_TMP === '1'
 const EXPLAIN = process.env.IOFCERT_ATTACKS_EXPLAIN === '1'
 const ONLY = process.env.IOFCERT_ATTACKS_ONLY?.split(',').map(s => s.trim()).filter(Boolean)
 const BWRAP = spawnSync(process.env.IOFCERT_BWRAP ?? 'bwrap', ['--version'], { encoding: 'utf8' }).status === 0
