@@ -9,7 +9,6 @@
  * signing key's (computed by `keyFingerprint` in sign.ts), and `package.keyFingerprint`, which
  * the certify run recorded from the package's verified descriptor signature.
  */
-import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import Ajv2020Module from 'ajv/dist/2020.js'
 import type { ErrorObject, ValidateFunction } from 'ajv'
@@ -18,6 +17,7 @@ import type { CertReport } from './document.js'
 import { TrustFileInvalid } from './errors.js'
 import { canonicalJson, verificationParts } from './sign.js'
 import { formatAjvError } from './validate.js'
+import { readJsonFile } from './write.js'
 
 /** The trust file as written (`trust.schema.json`). */
 export interface TrustFile {
@@ -100,20 +100,7 @@ export function parseTrust(doc: unknown, file: string): Trust {
 
 /** Reads and checks a trust file; `TrustFileInvalid` (exit 2) when it is missing, not JSON or invalid. */
 export async function readTrustFile(file: string): Promise<Trust> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw TrustFileInvalid(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message), err)
-  }
-  let doc: unknown
-  try {
-    doc = JSON.parse(text) as unknown
-  } catch (err) {
-    throw TrustFileInvalid(file, `not JSON (${(err as Error).message})`, err)
-  }
-  return parseTrust(doc, file)
+  return parseTrust(await readJsonFile(file, TrustFileInvalid), file)
 }
 
 /**

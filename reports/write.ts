@@ -42,19 +42,19 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
   }
 }
 
-/** Reads and parses a JSON file; `ReportUnreadable` (exit code 2) when it cannot. */
-export async function readJsonFile(file: string): Promise<unknown> {
+/** Reads and parses a JSON file; `fail`'s error (by default `ReportUnreadable`, exit code 2) when it cannot. */
+export async function readJsonFile(file: string, fail: (file: string, reason: string, cause?: unknown) => Error = ReportUnreadable): Promise<unknown> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw ReportUnreadable(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message), err)
+    throw fail(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message), err)
   }
   try {
     return JSON.parse(text) as unknown
   } catch (err) {
-    throw ReportUnreadable(file, `not JSON (${(err as Error).message})`, err)
+    throw fail(file, `not JSON (${(err as Error).message})`, err)
   }
 }
 

@@ -152,8 +152,8 @@ export async function certify(o: CertifyOptions): Promise<CertReport> {
   try {
     // the harness's own reading of the package: opened (bounded) and verified, no code run
     const facts = await prepareSubject(o.package, workDir, { inspect: false })
-    if (o.upgradeFrom !== undefined) await prepareSubject(o.upgradeFrom, workDir, { inspect: false })
-    const local: RunOptions = { quick, certified, seed, profileName, thresholds, upgradeFrom: o.upgradeFrom === undefined ? null : facts, references: {}, workDir }
+    const upgradeFacts = o.upgradeFrom === undefined ? null : await prepareSubject(o.upgradeFrom, workDir, { inspect: false })
+    const local: RunOptions = { quick, certified, seed, profileName, thresholds, upgradeFrom: upgradeFacts, references: {}, workDir }
     const base = (def: CheckDef) => ({ id: def.id, suite: def.suite, title: def.title, required: isRequired(def, facts, local) })
     let finished = 0
     const note = (e: ExecutedCheck) => o.onCheck?.(e.result, ++finished, selected.length)
