@@ -114,6 +114,13 @@ function expectExit(j: Judged, code: number, why: string): void {
   if (j.run.exitCode !== null && j.run.exitCode !== code) j.problems.push(`HARM: the harness exited ${j.run.exitCode}, expected ${code}: ${why}`)
 }
 
+/** A filter that corrupts every read must fail integrity.roundtrip and leave the run not-ready. */
+function expectCorruptionCaught(j: Judged, why: string, verdictHarm: (v: string) => string = v => `HARM: the verdict is ${v}`): void {
+  expectStatus(j, 'integrity.roundtrip', ['failed'], `the filter corrupts every read; ${why}`)
+  expectExit(j, 1, 'integrity.roundtrip is required')
+  if (j.report && j.report.verdict !== 'not-ready') j.problems.push(verdictHarm(j.report.verdict))
+}
+
 /** Marker lines (IOFHOSTILE-…) the filter got out, wherever they landed. */
 function marked(j: Judged, kind: string): string[] {
   const fromReport = j.reportText.split(/\\n|\n/).filter(l => l.includes(`IOFHOSTILE-${kind} `))
@@ -175,9 +182,7 @@ const CASES: Case[] = [
     grep: '^integrity\\.roundtrip$',
     timeoutS: 90,
     judge(j) {
-      expectStatus(j, 'integrity.roundtrip', ['failed'], 'the filter corrupts every read; a tampered execute.js would pass it')
-      expectExit(j, 1, 'integrity.roundtrip is required')
-      if (j.report && j.report.verdict !== 'not-ready') j.problems.push(`HARM: the verdict is ${j.report.verdict}`)
+      expectCorruptionCaught(j, 'a tampered execute.js would pass it')
     },
   },
   {
@@ -187,9 +192,7 @@ const CASES: Case[] = [
     timeoutS: 90,
     settleMs: 6000,
     judge(j) {
-      expectStatus(j, 'integrity.roundtrip', ['failed'], 'the filter corrupts every read; the forger rewrites the report to ready')
-      expectExit(j, 1, 'integrity.roundtrip is required')
-      if (j.report && j.report.verdict !== 'not-ready') j.problems.push(`HARM: the report's verdict is ${j.report.verdict}, the harness gave not-ready`)
+      expectCorruptionCaught(j, 'the forger rewrites the report to ready', v => `HARM: the report's verdict is ${v}, the harness gave not-ready`)
     },
   },
   {
@@ -258,9 +261,7 @@ const CASES: Case[] = [
     grep: '^integrity\\.roundtrip$',
     timeoutS: 90,
     judge(j) {
-      expectStatus(j, 'integrity.roundtrip', ['failed'], 'the filter corrupts every read; the forged messages say it passed')
-      expectExit(j, 1, 'integrity.roundtrip is required')
-      if (j.report && j.report.verdict !== 'not-ready') j.problems.push(`HARM: the verdict is ${j.report.verdict}`)
+      expectCorruptionCaught(j, 'the forged messages say it passed')
     },
   },
   {
