@@ -23,16 +23,29 @@ export const reportSchema: Readonly<Record<string, unknown>> = schema
 const Ajv2020 = Ajv2020Module.default
 const addFormats = addFormatsModule.default
 
+let ajv: InstanceType<typeof Ajv2020> | undefined
 let compiled: ValidateFunction | undefined
 // Compiling the schema costs milliseconds; do it once, on first use.
 function validator(): ValidateFunction {
   if (compiled === undefined) {
-    const ajv = new Ajv2020({ allErrors: true, strict: true })
+    ajv = new Ajv2020({ allErrors: true, strict: true })
     addFormats(ajv, ['date-time'])
     compiled = ajv.compile(schema)
   }
   return compiled
 }
+
+/**
+ * A validator of a schema that refers to parts of the report schema by `$ref` to its `$id`
+ * (e.g. `urn:iofcert:schema:report:1#/$defs/check`), for documents that carry pieces of a report.
+ */
+export function partValidator(partSchema: object): ValidateFunction {
+  validator()
+  return ajv!.compile(partSchema)
+}
+
+/** The report schema's `$id`, to refer to its parts. */
+export const REPORT_SCHEMA_ID = (schema as { $id: string }).$id
 
 /** Validates a report document against the schema and the cross-field rules. */
 export function validateReport(doc: unknown): ValidationResult {

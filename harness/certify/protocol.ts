@@ -4,9 +4,8 @@
  * and validated before it is used, and a check's id, suite, title and whether it is required
  * are the harness's own, never the subject's.
  */
-import Ajv2020Module from 'ajv/dist/2020.js'
 import type { ValidateFunction } from 'ajv'
-import schema from '../../reports/report.schema.json' with { type: 'json' }
+import { partValidator, REPORT_SCHEMA_ID } from '../../reports/validate.js'
 import type { BenchmarkResult, CheckResult, ReplicaLagPoint, ScalingPoint } from '../../reports/document.js'
 
 /** What the harness sends the subject on its stdin: a certify run's checks, or a bench run. */
@@ -51,21 +50,19 @@ export type SubjectMessage =
 /** The longest line the harness reads from the subject (a check's benchmarks with histograms fit easily). */
 export const MAX_LINE_BYTES = 32 * 1024 * 1024
 
-const Ajv2020 = Ajv2020Module.default
 let validators: { check: ValidateFunction; artifacts: ValidateFunction } | undefined
 function compiled(): { check: ValidateFunction; artifacts: ValidateFunction } {
   if (validators === undefined) {
-    const ajv = new Ajv2020({ allErrors: false, strict: false, validateFormats: false })
-    ajv.addSchema(schema, 'report')
+    const ref = (part: string) => ({ $ref: `${REPORT_SCHEMA_ID}#/${part}` })
     validators = {
-      check: ajv.compile({ $ref: 'report#/$defs/check' }),
-      artifacts: ajv.compile({
+      check: partValidator(ref('$defs/check')),
+      artifacts: partValidator({
         type: 'object',
         additionalProperties: false,
         properties: {
-          benchmarks: { type: 'array', maxItems: 64, items: { $ref: 'report#/$defs/benchmark' } },
-          replicaLag: { type: 'array', maxItems: 100_000, items: { $ref: 'report#/properties/replicaLag/items' } },
-          scaling: { type: 'array', maxItems: 64, items: { $ref: 'report#/properties/scaling/items' } },
+          benchmarks: { type: 'array', maxItems: 64, items: ref('$defs/benchmark') },
+          replicaLag: { type: 'array', maxItems: 100_000, items: ref('properties/replicaLag/items') },
+          scaling: { type: 'array', maxItems: 64, items: ref('properties/scaling/items') },
         },
       }),
     }
