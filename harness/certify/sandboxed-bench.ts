@@ -11,7 +11,7 @@ import { loadJobs, type BenchOptions } from '../bench/run.js'
 import type { FioJsonDocument } from '../bench/fio-json.js'
 import type { ProfileEntry } from '../bench/profile.js'
 import { IofError } from '../framework/errors.js'
-import { resolveSandbox, type SandboxInfo, type SandboxMode } from './sandbox.js'
+import { resolveSandbox, type SandboxInfo, type SandboxMode } from './os-sandbox.js'
 import { benchInSubject } from './supervisor.js'
 
 /** A bench run's bound: far beyond any job file's runtime, short of a run that never ends. */

@@ -4,7 +4,7 @@ import { renderConsole } from '../../reports/console.js'
 import { certify, parseShard } from '../certify/runner.js'
 import { writeOutputs } from '../certify/output.js'
 import { IofError } from '../framework/errors.js'
-import type { SandboxMode } from '../certify/sandbox.js'
+import type { SandboxMode } from '../certify/os-sandbox.js'
 import type { CheckResult } from '../../reports/document.js'
 
 interface CertifyFlags {

@@ -91,7 +91,7 @@ function baseArgs(): string[] {
 
 /** The harness's installed tree: the folder holding dist/ and package.json. */
 export function harnessRoot(): string {
-  // this file is dist/harness/certify/sandbox.js
+  // this file is dist/harness/certify/os-sandbox.js
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 }
 
