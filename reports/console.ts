@@ -5,6 +5,7 @@
 import Table from 'cli-table3'
 import type { CertReport, CheckResult } from './document.js'
 import { suiteRank } from './merge.js'
+import { isMarginal } from './noise.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderConsole. */
@@ -49,8 +50,22 @@ export function renderConsole(doc: CertReport, options: ConsoleOptions): string 
     lines.push('', paint('Optional checks that did not pass (no effect on the verdict):', 'bold'))
     for (const c of optional) lines.push(`  ${paint('!', 'yellow')} ${c.id} ${c.status}${c.message === undefined ? '' : `: ${c.message}`}`)
   }
+  const marginal = doc.checks.filter(isMarginal)
+  if (marginal.length > 0) {
+    lines.push('', paint('Marginal (passed: the measurements could not tell within the sampling budget):', 'bold'))
+    for (const c of marginal) lines.push(`  ${paint('~', 'yellow')} ${c.id}${c.message === undefined ? '' : `: ${c.message}`}`)
+  }
+  const noise = doc.environment.noise
+  if (noise !== undefined) {
+    const spreads = [
+      noise.iopsSpreadPct === undefined ? '' : `IOPS ±${noise.iopsSpreadPct} % between slices`,
+      noise.p99SpreadPct === undefined ? '' : `p99 ±${noise.p99SpreadPct} % between slices`,
+    ].filter(x => x !== '')
+    lines.push('', `${paint('Machine noise', 'bold')}: ${spreads.length > 0 ? spreads.join(', ') : 'measured'}${noise.resolvable ? ' (the bounds are resolved at this noise)' : ''}`)
+    if (!noise.resolvable) for (const n of noise.notes) lines.push(`  ${paint('!', 'yellow')} ${n}`)
+  }
   const word = doc.verdict === 'ready' ? paint('ready', 'green') : paint('not-ready', 'red')
-  lines.push('', `VERDICT: ${word} (${all.passed} passed, ${all.failed} failed, ${all.skipped} skipped, ${all.errored} errored)`)
+  lines.push('', `VERDICT: ${word} (${all.passed} passed, ${all.failed} failed, ${all.skipped} skipped, ${all.errored} errored${marginal.length > 0 ? `, ${marginal.length} of the passed marginal` : ''})`)
   return `${lines.join('\n')}\n`
 }
 

@@ -32,6 +32,12 @@ export interface CheckResult {
   /** What a vendor can act on (failed, errored) or why it did not apply (skipped). */
   message?: string
   evidence?: Evidence
+  /**
+   * A passed performance check whose interval still straddled its bound when the sampling budget
+   * was spent: the evidence could not tell, so it passes, and the reports say so. Never set on
+   * another status; absent means false.
+   */
+  marginal?: boolean
 }
 
 /** Latency summary of one side of a benchmark, recomputed from its histogram. */
@@ -69,6 +75,35 @@ export interface BenchmarkSide {
   histogram: HistogramData
   /** How long this side was measured; lets merged shards weight their rates by time. */
   runtimeMs?: number
+  /** Slices this side was measured in (the figures above are over all of them). */
+  slices?: number
+  /** 95 % interval of the side's IOPS (its mean over slices), by resampling slices. */
+  iopsInterval?: { low: number; high: number }
+  /** 95 % interval of the side's p99 (from merged histograms), by resampling slices, ns. */
+  p99IntervalNs?: { low: number; high: number }
+  /** Slice-to-slice spread of the side's IOPS (saturation) or p99 (paced), % (1.4826 × MAD of the logs). */
+  spreadPct?: number
+}
+
+/**
+ * How a check judged one workload: an estimate with its interval against the bound.
+ * `iopsRatio`: filter / reference IOPS, must stay ≥ `bound`. `p99ExcessNs`: the filter's p99
+ * minus its limit (baseline p99 × factor + add), must stay ≤ `bound` (0).
+ */
+export interface BenchmarkJudgement {
+  metric: 'iopsRatio' | 'p99ExcessNs'
+  estimate: number
+  /** null: no finite bound (too few slices for an interval, e.g. after the first slices failed). */
+  low: number | null
+  high: number | null
+  /** The confidence the interval achieves (0.95, or a little more for the exact small-sample ones). */
+  confidence: number
+  bound: number
+  /** `pass`/`fail`: the interval lies wholly on one side; `marginal`: across the bound when the budget was spent (a pass). */
+  outcome: 'pass' | 'fail' | 'marginal'
+  /** Rounds of slices taken (each side one slice a round), and the most the budget allowed. */
+  slices: number
+  budget: number
 }
 
 /** Cost of the filter against the no-filter baseline; positive means the filter is slower. */
@@ -90,6 +125,8 @@ export interface BenchmarkResult {
   /** The bundled reference filter of the same class, measured in the same run. */
   reference?: BenchmarkSide
   overhead: Overhead
+  /** The check's judgement of this workload, when a check judged it. */
+  judgement?: BenchmarkJudgement
 }
 
 /** One point of the replica-lag series of a replication filter (`t` ms since the run began). */
@@ -137,6 +174,18 @@ export interface SandboxRecord {
   incidents?: string[]
 }
 
+/** The machine's noise as the performance checks measured it during the run. */
+export interface NoiseRecord {
+  /** Slice-to-slice spread of one side's IOPS at saturation, % (median over workloads and sides). */
+  iopsSpreadPct?: number
+  /** Slice-to-slice spread of the no-filter p99 at the paced load, % (median over workloads). */
+  p99SpreadPct?: number
+  /** Whether the sampling budget can resolve the bounds at this noise. */
+  resolvable: boolean
+  /** What the noise means for the run and, when it is too high, what to do. */
+  notes: string[]
+}
+
 /** The certification report document (schema version 1). */
 export interface CertReport {
   schemaVersion: typeof SCHEMA_VERSION
@@ -156,7 +205,7 @@ export interface CertReport {
   /** ISO 8601 date-time. */
   startedAt: string
   durationMs: number
-  environment: { node: string; os: string; cpus: number; sandbox?: SandboxRecord }
+  environment: { node: string; os: string; cpus: number; sandbox?: SandboxRecord; noise?: NoiseRecord }
   verdict: Verdict
   /** Why the verdict is `not-ready`, one line per offending check; empty when ready. */
   reasons?: string[]

@@ -5,11 +5,12 @@
  * strings are untrusted, and the page's security policy forbids any network access.
  */
 import { lineChart, type ChartSeries, type ChartTick } from './charts.js'
-import type { BenchmarkResult, BenchmarkSide, CertReport, CheckResult, CheckStatus, HistogramData } from './document.js'
+import type { BenchmarkJudgement, BenchmarkResult, BenchmarkSide, CertReport, CheckResult, CheckStatus, HistogramData } from './document.js'
 import { CHECK_STATUSES } from './document.js'
 import { histogramCount, histogramPercentile } from './histogram.js'
 import { BASE_CSS, CSP_META, esc, fmtDate, fmtDuration, fmtInt, fmtLatency, fmtLatencyTick, fmtPct, jsonForScript } from './html-kit.js'
 import { suiteRank } from './merge.js'
+import { isMarginal } from './noise.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderHtml. */
@@ -72,6 +73,7 @@ function verdictSection(doc: CertReport): string {
     return `<li>${body}</li>`
   })
   const optional = doc.checks.filter(c => !c.required && (c.status === 'failed' || c.status === 'errored'))
+  const marginal = doc.checks.filter(isMarginal)
   const chips = CHECK_STATUSES.map(s =>
     `<span class="chip ${s}" data-testid="count-${s}" data-count="${counts[s]}"><b>${counts[s]}</b> ${s}</span>`).join('')
   const lead = ready
@@ -84,6 +86,7 @@ function verdictSection(doc: CertReport): string {
 </div>
 <p class="lead">${lead}</p>
 ${reasonItems.length > 0 ? `<ol class="reasons" data-testid="reasons">${reasonItems.join('')}</ol>` : ''}
+${marginal.length > 0 ? `<p class="marginal-note" data-testid="marginal">Passed as <b>marginal</b> — the measurements could not tell within the sampling budget (the interval still straddled the bound): ${marginal.map(c => `<a href="#check-${esc(c.id)}" data-goto="${esc(c.id)}"><code>${esc(c.id)}</code></a>`).join(', ')}.${doc.environment.noise !== undefined && !doc.environment.noise.resolvable ? ' The machine was too noisy to resolve the bounds: see the environment.' : ''}</p>` : ''}
 ${optional.length > 0 ? `<p class="optional muted">Optional, not counted for the verdict: ${optional.map(c => `<a href="#check-${esc(c.id)}" data-goto="${esc(c.id)}"><code>${esc(c.id)}</code></a> ${esc(c.status)}`).join(', ')}.</p>` : ''}
 </section>`
 }
@@ -128,8 +131,8 @@ function checkRow(c: CheckResult): string {
   const evidence = c.evidence === undefined
     ? ''
     : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary>${evidenceTable(c.evidence)}</details>`
-  return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}">
-<td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span></td>
+  return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}"${isMarginal(c) ? ' data-marginal="true"' : ''}>
+<td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span>${isMarginal(c) ? '<span class="marginal" data-testid="marginal-badge" title="passed, but its interval still straddled the bound when the sampling budget was spent">marginal</span>' : ''}</td>
 <td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${evidence}</td>
 <td class="num c-time">${c.status === 'skipped' && c.durationMs === 0 ? '—' : esc(fmtDuration(c.durationMs))}</td>
 </tr>`
@@ -157,7 +160,7 @@ function performanceSection(doc: CertReport): string {
   const t = doc.profile.thresholds
   if (saturation.length > 0) {
     parts.push(`<h3 class="sub-h">Throughput${saturation.some(b => b.mode === 'saturation') ? ' at saturation (queue depth 32)' : ''}</h3>
-<p class="muted note">Bars compare this filter with the no-filter baseline${saturation.some(b => b.reference !== undefined) ? ' and the bundled reference filter of the same class, measured in the same run' : ''}.</p>
+<p class="muted note">Bars compare this filter with the no-filter baseline${saturation.some(b => b.reference !== undefined) ? ' and the bundled reference filter of the same class, measured in the same run' : ''}${saturation.some(b => b.judgement !== undefined) ? ', over many short slices taken in a random interleaved order; the dark mark across a bar is its 95 % interval' : ''}.</p>
 <div class="grid">${saturation.map(b => throughputCard(b, t['iopsRatioMin'])).join('')}</div>`)
   }
   if (paced.length > 0) {
@@ -184,11 +187,19 @@ function throughputCard(b: BenchmarkResult, ratioMin: number | undefined): strin
     ['Reference filter', 'reference', b.reference],
     ['This filter', 'filtered', b.filtered],
   ]
-  const max = Math.max(...sides.map(s => s[2]?.iops ?? 0), 1)
-  const rows = sides.filter(s => s[2] !== undefined).map(([label, cls, side]) =>
-    `<div class="bar-row"><div class="bar-text"><span>${label}</span><span class="bar-value"><b>${fmtInt(side!.iops)}</b> IOPS <span class="muted">· ${side!.mbps.toFixed(1)} MB/s</span></span></div><div class="bar-track"><span class="bar ${cls}" style="width:${((side!.iops / max) * 100).toFixed(1)}%"></span></div></div>`)
+  const max = Math.max(...sides.map(s => Math.max(s[2]?.iops ?? 0, s[2]?.iopsInterval?.high ?? 0)), 1)
+  const pct = (v: number) => `${((Math.max(0, v) / max) * 100).toFixed(1)}%`
+  const rows = sides.filter(s => s[2] !== undefined).map(([label, cls, side]) => {
+    const iv = side!.iopsInterval
+    // the interval of the side's IOPS over its slices, drawn across the end of its bar
+    const whisker = iv === undefined ? '' : `<span class="whisker" title="95 % interval ${fmtInt(iv.low)}–${fmtInt(iv.high)} IOPS" style="left:${pct(iv.low)};width:calc(${pct(iv.high)} - ${pct(iv.low)})"></span>`
+    const detail = [iv === undefined ? '' : `${fmtInt(iv.low)}–${fmtInt(iv.high)}`, side!.slices === undefined ? '' : `${side!.slices} slices`, side!.spreadPct === undefined ? '' : `±${side!.spreadPct} %`].filter(x => x !== '').join(', ')
+    return `<div class="bar-row"><div class="bar-text"><span>${label}</span><span class="bar-value"><b>${fmtInt(side!.iops)}</b> IOPS <span class="muted">· ${side!.mbps.toFixed(1)} MB/s${detail === '' ? '' : ` · ${esc(detail)}`}</span></span></div><div class="bar-track"><span class="bar ${cls}" style="width:${pct(side!.iops)}"></span>${whisker}</div></div>`
+  })
   let ratio = ''
-  if (b.reference !== undefined && b.reference.iops > 0) {
+  if (b.judgement !== undefined && b.judgement.metric === 'iopsRatio') {
+    ratio = ` · ${judgementText(b.judgement)}`
+  } else if (b.reference !== undefined && b.reference.iops > 0) {
     const r = b.filtered.iops / b.reference.iops
     const ok = ratioMin === undefined || r >= ratioMin
     ratio = ` · <span class="${ok ? 'good' : 'bad'}">${Math.round(r * 100)}% of the reference</span>${ratioMin === undefined ? '' : ` (minimum ${Math.round(ratioMin * 100)}%)`}`
@@ -198,6 +209,18 @@ function throughputCard(b: BenchmarkResult, ratioMin: number | undefined): strin
 ${rows.join('')}
 <p class="overhead">vs no filter: IOPS ${fmtPct(-b.overhead.iopsPct)}, p99 ${fmtPct(b.overhead.p99Pct)}${ratio}</p>
 </div>`
+}
+
+const OUTCOME_CLASS: Record<BenchmarkJudgement['outcome'], string> = { pass: 'good', fail: 'bad', marginal: 'warn' }
+
+/** A judged estimate with its interval, e.g. "98 % of the reference, 95 % interval 84–112 % in 12 slices (minimum 80 %): pass". */
+function judgementText(j: BenchmarkJudgement): string {
+  const span = (lo: number | null, hi: number | null, f: (v: number) => string) => `${lo === null ? '−∞' : f(lo)}–${hi === null ? '∞' : f(hi)}`
+  // the interval of the last look; each look is at the confidence that keeps 95 % over all of them
+  const body = j.metric === 'iopsRatio'
+    ? `${Math.round(j.estimate * 100)}% of the reference, 95 % interval ${span(j.low, j.high, v => `${Math.round(v * 100)}%`)} in ${j.slices} slices (minimum ${Math.round(j.bound * 100)}%)`
+    : `p99 ${j.estimate >= 0 ? `${fmtLatency(j.estimate)} over` : `${fmtLatency(-j.estimate)} under`} the limit, 95 % interval ${span(j.low, j.high, v => `${v < 0 ? '−' : '+'}${fmtLatency(Math.abs(v))}`)} in ${j.slices} slices`
+  return `<span class="${OUTCOME_CLASS[j.outcome]}" data-outcome="${esc(j.outcome)}" title="${esc(`the interval of the last look, at ${(j.confidence * 100).toFixed(1)} %: 95 % over all its looks; budget ${j.budget} slices`)}">${esc(body)}: ${esc(j.outcome)}</span>`
 }
 
 function latencyCard(b: BenchmarkResult, doc: CertReport): string {
@@ -224,11 +247,12 @@ function latencyCard(b: BenchmarkResult, doc: CertReport): string {
     series, xMin: 0, xMax, xTicks: ticks, xLabel: 'percentile', yFormat: fmtLatencyTick, hLines, markers,
   })
   const row = (label: string, s: BenchmarkSide) =>
-    `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td></tr>`
+    `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}${s.p99IntervalNs === undefined ? '' : ` <span class="muted">(${fmtLatency(s.p99IntervalNs.low)}–${fmtLatency(s.p99IntervalNs.high)})</span>`}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td><td class="num">${s.slices ?? '—'}</td></tr>`
   return `<div class="card" data-workload="${esc(b.workload)}">
 <h3>${esc(b.workload)} <span class="muted">p99 ${fmtPct(b.overhead.p99Pct)}</span></h3>
 ${chart}
-<table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">max</th></tr></thead>
+${b.judgement !== undefined && b.judgement.metric === 'p99ExcessNs' ? `<p class="overhead">${judgementText(b.judgement)}</p>` : ''}
+<table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99 (95 % interval)</th><th class="num">p99.9</th><th class="num">max</th><th class="num">slices</th></tr></thead>
 <tbody>${row('no filter', b.baseline)}${row('this filter', b.filtered)}</tbody></table>
 </div>`
 }
@@ -252,14 +276,22 @@ function benchmarkTable(benchmarks: readonly BenchmarkResult[]): string {
 <td class="num">${b.filtered.mbps.toFixed(1)}</td>
 <td class="num">${fmtLatency(b.baseline.latencyNs.p99)}</td><td class="num">${fmtLatency(b.filtered.latencyNs.p99)}</td>
 <td class="num">${b.mode === 'paced' ? '<span class="muted" title="paced: IOPS is fixed by the load">—</span>' : fmtPct(-b.overhead.iopsPct)}</td><td class="num">${fmtPct(b.overhead.p99Pct)}</td>
+<td>${b.judgement === undefined ? '—' : judgementShort(b.judgement)}</td>
 </tr>`).join('')
   return `<h3 class="sub-h">All figures</h3>
 <div class="scroll"><table class="bench" data-testid="benchmarks-table">
 <thead>
-<tr><th rowspan="2">Workload</th><th rowspan="2">Load</th><th class="grp" colspan="3">IOPS</th><th class="grp">MB/s</th><th class="grp" colspan="2">p99 latency</th><th class="grp" colspan="2">Change vs no filter</th></tr>
+<tr><th rowspan="2">Workload</th><th rowspan="2">Load</th><th class="grp" colspan="3">IOPS</th><th class="grp">MB/s</th><th class="grp" colspan="2">p99 latency</th><th class="grp" colspan="2">Change vs no filter</th><th rowspan="2">Judged (95 % interval, slices)</th></tr>
 <tr><th class="num">no filter</th><th class="num">filter</th><th class="num">reference</th><th class="num">filter</th><th class="num">no filter</th><th class="num">filter</th><th class="num">IOPS</th><th class="num">p99</th></tr>
 </thead>
 <tbody>${rows}</tbody></table></div>`
+}
+
+/** A judged estimate in a table cell: "0.98 [0.84, 1.12] ×12 pass", or for p99 "−35 µs [−52, −12] ×10 pass". */
+function judgementShort(j: BenchmarkJudgement): string {
+  const ratio = j.metric === 'iopsRatio'
+  const f = (v: number | null) => (v === null ? '∞' : ratio ? v.toFixed(2) : `${v < 0 ? '−' : '+'}${fmtLatency(Math.abs(v))}`)
+  return `<span class="${OUTCOME_CLASS[j.outcome]}" data-outcome="${esc(j.outcome)}">${esc(`${ratio ? `${f(j.estimate)}×` : f(j.estimate)} [${f(j.low)}, ${f(j.high)}] in ${j.slices}: ${j.outcome}`)}</span>`
 }
 
 function replicaLagCard(doc: CertReport): string {
@@ -337,6 +369,11 @@ function runSection(doc: CertReport): string {
     ['Operating system', esc(doc.environment.os)],
     ['CPUs', esc(doc.environment.cpus)],
   ]
+  const noise = doc.environment.noise
+  if (noise !== undefined) {
+    const spreads = [noise.iopsSpreadPct === undefined ? '' : `IOPS ±${noise.iopsSpreadPct} %`, noise.p99SpreadPct === undefined ? '' : `p99 ±${noise.p99SpreadPct} %`].filter(x => x !== '').join(', ')
+    envRows.push(['Machine noise', `<span data-testid="noise" data-resolvable="${noise.resolvable}">${spreads === '' ? '' : `${esc(spreads)} between slices of one side; `}${noise.resolvable ? 'the bounds are resolved at this noise' : '<b class="bad">too noisy to resolve the bounds</b>'}</span>${noise.notes.length > 0 ? `<ul class="noise-notes">${noise.notes.map(n => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}`])
+  }
   const thresholds = Object.entries(doc.profile.thresholds)
   const profile = `<p class="muted">Profile <b>${esc(doc.profile.name)}</b>: the numbers every check was judged against.</p>
 <dl class="thresholds" data-testid="thresholds">${thresholds.map(([k, v]) => `<div><dt><code>${esc(k)}</code></dt><dd>${esc(v)}</dd></div>`).join('')}</dl>`
@@ -415,6 +452,12 @@ details.evidence table.kv { margin-top: .35rem; background: var(--soft); border:
 .bar.baseline { background: var(--base); } .bar.reference { background: #a0a9b3; } .bar.filtered { background: var(--accent); }
 .bar-value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .overhead { margin: .5rem 0 0; font-size: .88rem; }
+.bar-track { position: relative; }
+.whisker { position: absolute; top: 5px; height: 4px; border-left: 2px solid var(--fg); border-right: 2px solid var(--fg); background: rgba(31, 35, 40, .45); box-sizing: border-box; min-width: 4px; }
+.warn { color: var(--warn); font-weight: 600; }
+.marginal { display: inline-block; margin-left: .3rem; font-size: .72rem; text-transform: uppercase; letter-spacing: .04em; color: var(--warn); border: 1px solid var(--warn); border-radius: 4px; padding: 0 .3rem; }
+.marginal-note { margin: .7rem 0 0; font-size: .9rem; }
+.noise-notes { margin: .2rem 0 0; padding-left: 1.1rem; font-size: .85rem; color: var(--muted); }
 .good { color: var(--ok); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
 .legend { font-size: .88rem; margin: 0 0 8px; color: var(--muted); }
 .key { display: inline-block; width: 18px; height: 3px; vertical-align: middle; margin: 0 4px 0 10px; background: var(--base); }

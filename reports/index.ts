@@ -12,4 +12,5 @@ export { parseTrust, readTrustFile, assessReport, assessmentReasons, trustSchema
 export { renderHtml, type HtmlOptions } from './html.js'
 export { renderJunit } from './junit.js'
 export { renderConsole, type ConsoleOptions } from './console.js'
+export { noiseFromChecks, isMarginal, withPerformanceFindings } from './noise.js'
 export { publish, type Listing, type ListingEntry, type ListingVerdict, type PublishOptions, type RefusedReport } from './publish.js'

@@ -6,6 +6,7 @@
  */
 import type { BenchmarkSide, CertReport, CheckResult } from './document.js'
 import { suiteRank } from './merge.js'
+import { isMarginal } from './noise.js'
 import { countChecks } from './verdict.js'
 
 /** Renders the report as a JUnit XML document. */
@@ -80,6 +81,23 @@ function suiteProperties(doc: CertReport, suite: string): [string, string][] {
       )
     }
     props.push([`${key}.overhead.iopsPct`, String(b.overhead.iopsPct)], [`${key}.overhead.p99Pct`, String(b.overhead.p99Pct)])
+    const j = b.judgement
+    if (j !== undefined) {
+      props.push(
+        [`${key}.judgement.${j.metric}`, String(j.estimate)],
+        [`${key}.judgement.low`, String(j.low)],
+        [`${key}.judgement.high`, String(j.high)],
+        [`${key}.judgement.bound`, String(j.bound)],
+        [`${key}.judgement.outcome`, j.outcome],
+        [`${key}.judgement.slices`, String(j.slices)],
+      )
+    }
+  }
+  const noise = doc.environment.noise
+  if (noise !== undefined) {
+    if (noise.iopsSpreadPct !== undefined) props.push(['noise.iopsSpreadPct', String(noise.iopsSpreadPct)])
+    if (noise.p99SpreadPct !== undefined) props.push(['noise.p99SpreadPct', String(noise.p99SpreadPct)])
+    props.push(['noise.resolvable', String(noise.resolvable)])
   }
   return props
 }
@@ -89,6 +107,8 @@ function testcase(c: CheckResult): string[] {
   const message = c.message ?? ''
   switch (c.status) {
     case 'passed':
+      // a marginal pass is still a pass; its system-out says why it is marginal
+      if (isMarginal(c)) return [`${open}>`, `      <system-out>${text(`marginal: ${message}`)}</system-out>`, '    </testcase>']
       return [`${open}/>`]
     case 'skipped':
       return [`${open}>`, `      <skipped${attrs({ message })}/>`, '    </testcase>']

@@ -5,6 +5,7 @@
 import type { BenchmarkResult, BenchmarkSide, CertReport, CheckResult, Overhead } from './document.js'
 import { ReportInvalid, ReportMergeConflict } from './errors.js'
 import { histogramCount, mergeHistograms, summarizeHistogram } from './histogram.js'
+import { noiseFromChecks } from './noise.js'
 import { canonicalJson } from './sign.js'
 import { validateReport } from './validate.js'
 import { computeVerdict, countChecks } from './verdict.js'
@@ -66,6 +67,9 @@ export function mergeReports(docs: readonly CertReport[]): CertReport {
   else delete merged.replicaLag
   const scaling = docs.find(d => d.scaling !== undefined)?.scaling
   if (scaling !== undefined) merged.scaling = scaling
+  // the noise as the performance checks of whichever shard ran them measured it
+  const noise = noiseFromChecks(checks) ?? docs.find(d => d.environment.noise !== undefined)?.environment.noise
+  if (noise !== undefined) merged.environment = { ...merged.environment, noise }
   const pkg = docs.find(d => d.package !== undefined)?.package
   if (pkg !== undefined) merged.package = pkg
 
@@ -124,7 +128,7 @@ function uniteChecks(docs: readonly CertReport[]): CheckResult[] {
 }
 
 function resultKey(c: CheckResult): string {
-  return canonicalJson({ required: c.required, status: c.status, message: c.message ?? null, evidence: c.evidence ?? null })
+  return canonicalJson({ required: c.required, status: c.status, marginal: c.marginal === true, message: c.message ?? null, evidence: c.evidence ?? null })
 }
 
 function mergeBenchmarks(docs: readonly CertReport[]): BenchmarkResult[] {

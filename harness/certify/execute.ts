@@ -41,6 +41,7 @@ export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOp
       durationMs: Math.round(performance.now() - t0),
       ...(outcome.message !== undefined ? { message: outcome.message } : {}),
       ...(evidence !== undefined ? { evidence } : {}),
+      ...(outcome.status === 'passed' && outcome.marginal === true ? { marginal: true } : {}),
     }
     const artifacts = outcome.status === 'passed' || outcome.status === 'failed' ? outcome.artifacts : undefined
     return artifacts ? { result, artifacts } : { result }

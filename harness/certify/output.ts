@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import type { CertReport } from '../../reports/document.js'
 import { renderHtml } from '../../reports/html.js'
 import { renderJunit } from '../../reports/junit.js'
+import { withPerformanceFindings } from '../../reports/noise.js'
 import { signReport } from '../../reports/sign.js'
 import { validateReport } from '../../reports/validate.js'
 import { writeReport, writeTextAtomic } from '../../reports/write.js'
@@ -18,9 +19,13 @@ export interface OutputOptions {
   readonly sign?: string
 }
 
-/** Signs (when asked), validates and writes the report; returns the document as written. */
+/**
+ * Completes the report's performance findings (the environment's noise, the marginal flags, from
+ * the checks' evidence), signs it (when asked), validates and writes it; returns the document as
+ * written.
+ */
 export async function writeOutputs(doc: CertReport, o: OutputOptions): Promise<CertReport> {
-  let out = doc
+  let out = withPerformanceFindings(doc)
   if (o.sign !== undefined) {
     let pem: string
     try {
@@ -28,7 +33,7 @@ export async function writeOutputs(doc: CertReport, o: OutputOptions): Promise<C
     } catch (e) {
       throw new IofError('BadInput', `cannot read signing key ${o.sign}: ${(e as Error).message}`, {}, { exitCode: 2 })
     }
-    out = signReport(doc, pem)
+    out = signReport(out, pem)
   }
   const v = validateReport(out)
   if (!v.ok) throw new IofError('ReportInvalid', `the harness produced an invalid report (a harness bug): ${v.errors.join('; ')}`, {}, { exitCode: 3 })

@@ -24,9 +24,12 @@ export interface CheckMeta {
   readonly exclusive?: boolean
 }
 
-/** What a check returns. Failures carry evidence a vendor can act on. */
+/**
+ * What a check returns. Failures carry evidence a vendor can act on. A performance check whose
+ * interval still straddled its bound when its sampling budget was spent passes with `marginal`.
+ */
 export type CheckOutcome =
-  | { readonly status: 'passed'; readonly message?: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts }
+  | { readonly status: 'passed'; readonly message?: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts; readonly marginal?: boolean }
   | { readonly status: 'failed'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts }
   | { readonly status: 'skipped'; readonly message: string; readonly evidence?: Record<string, unknown> }
   | { readonly status: 'errored'; readonly message: string; readonly evidence?: Record<string, unknown> }
