@@ -447,10 +447,11 @@ details.evidence table.kv { margin-top: .35rem; background: var(--soft); border:
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: #fff; min-width: 0; }
 .bar-row { margin: 8px 0; font-size: .88rem; }
 .bar-text { display: flex; justify-content: space-between; gap: 8px; margin-bottom: 2px; }
+.bar-text > span:first-child { white-space: nowrap; }
 .bar-track { display: block; background: var(--soft); border-radius: 4px; height: 14px; overflow: hidden; }
 .bar { display: block; height: 100%; border-radius: 4px; }
 .bar.baseline { background: var(--base); } .bar.reference { background: #a0a9b3; } .bar.filtered { background: var(--accent); }
-.bar-value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.bar-value { text-align: right; font-variant-numeric: tabular-nums; min-width: 0; }
 .overhead { margin: .5rem 0 0; font-size: .88rem; }
 .bar-track { position: relative; }
 .whisker { position: absolute; top: 5px; height: 4px; border-left: 2px solid var(--fg); border-right: 2px solid var(--fg); background: rgba(31, 35, 40, .45); box-sizing: border-box; min-width: 4px; }

@@ -36,6 +36,11 @@ export class DaemonHost {
 
   constructor(private readonly o: DaemonHostOptions) {}
 
+  /** Cumulative time the daemon worker's event loop was busy, ms (0 when not running). */
+  activeMs(): number {
+    return this.worker?.performance.eventLoopUtilization().active ?? 0
+  }
+
   /** Starts the daemon worker and waits for daemon() to return. */
   start(timeoutMs = 30_000): Promise<void> {
     const data: DaemonWorkerData = {

@@ -128,6 +128,11 @@ export class Vm {
 
   constructor(readonly name: string, public services: VmHostServices) {}
 
+  /** Cumulative time the VM worker's event loop was busy, ms (0 while powered off): how the bench tells whether the VM still works. */
+  activeMs(): number {
+    return this.worker?.performance.eventLoopUtilization().active ?? 0
+  }
+
   get poweredOn(): boolean {
     return this.state === 'on'
   }
