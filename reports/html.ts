@@ -247,13 +247,13 @@ function latencyCard(b: BenchmarkResult, doc: CertReport): string {
     series, xMin: 0, xMax, xTicks: ticks, xLabel: 'percentile', yFormat: fmtLatencyTick, hLines, markers,
   })
   const row = (label: string, s: BenchmarkSide) =>
-    `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}${s.p99IntervalNs === undefined ? '' : ` <span class="muted">(${fmtLatency(s.p99IntervalNs.low)}–${fmtLatency(s.p99IntervalNs.high)})</span>`}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td><td class="num">${s.slices ?? '—'}</td></tr>`
+    `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}${s.p99IntervalNs === undefined ? '' : ` <span class="muted iv">${fmtLatency(s.p99IntervalNs.low)}–${fmtLatency(s.p99IntervalNs.high)}</span>`}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td><td class="num">${s.slices ?? '—'}</td></tr>`
   return `<div class="card" data-workload="${esc(b.workload)}">
 <h3>${esc(b.workload)} <span class="muted">p99 ${fmtPct(b.overhead.p99Pct)}</span></h3>
 ${chart}
 ${b.judgement !== undefined && b.judgement.metric === 'p99ExcessNs' ? `<p class="overhead">${judgementText(b.judgement)}</p>` : ''}
-<table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99 (95 % interval)</th><th class="num">p99.9</th><th class="num">max</th><th class="num">slices</th></tr></thead>
-<tbody>${row('no filter', b.baseline)}${row('this filter', b.filtered)}</tbody></table>
+<div class="table-scroll"><table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99 <span class="muted iv">95 % interval</span></th><th class="num">p99.9</th><th class="num">max</th><th class="num">slices</th></tr></thead>
+<tbody>${row('no filter', b.baseline)}${row('this filter', b.filtered)}</tbody></table></div>
 </div>`
 }
 
@@ -483,6 +483,8 @@ svg.chart .hline-label.limit { fill: var(--bad); } svg.chart .hline-label.p99 { 
 .mini-table th, .mini-table td { padding: .2rem .4rem; }
 .mini-table thead th { background: none; text-transform: none; letter-spacing: 0; }
 .mini-table th { white-space: nowrap; }
+.mini-table .iv { display: block; font-size: .78rem; }
+.table-scroll { overflow-x: auto; }
 table.bench { font-size: .88rem; }
 table.bench th, table.bench td { white-space: nowrap; }
 table.bench thead th { text-transform: none; letter-spacing: 0; font-size: .82rem; vertical-align: bottom; }
