@@ -7,6 +7,11 @@
  * buffers are reused, randomness is a seeded xoshiro128**, and one clock read serves as both a
  * completion time and the issue time of the I/O issued right after it.
  *
+ * Each I/O's buffer has the shape of a guest's: a Uint8Array over an ArrayBuffer of its own of
+ * exactly the I/O's length (one per slot and block size, made on first use), never a window into
+ * a larger or a shared buffer, so a filter cannot tell a benchmark's I/O from a guest's by its
+ * `io.data`.
+ *
  * Contract with the caller:
  * - `submit(op, offset, length, data, tag)` starts one I/O; `data` is the payload of a write or
  *   the buffer a read fills. It belongs to the caller until it calls `complete(tag, error)`.
@@ -151,6 +156,8 @@ const UNKNOWN_GEN = 0xffffffff
 const MAX_VERIFY_CHUNKS = 2 ** 25
 const MAX_FAILURES_KEPT = 16
 const SIZE_TABLE = 1000
+/** Bytes of I/O buffers a job keeps for reuse (at least one per slot of its largest size). */
+const VIEW_BUDGET = 64 * 2 ** 20
 
 /** Drives one job on one disk. Construct, then `run()` once. */
 export class IoGenerator {
@@ -185,9 +192,18 @@ export class IoGenerator {
   private readonly rampMs: number
 
   // slots
+  /** The pseudo-random bytes each slot's buffers start from (never itself submitted). */
   private readonly buffer: Uint8Array
   private readonly maxLen: number
+  /** The buffer of each slot and block size (slot * sizes + size index), made on first use. */
   private readonly views: (Uint8Array | undefined)[]
+  private readonly allocBuffer: (bytes: number) => Uint8Array
+  /** Bytes of buffers kept in `views`; past VIEW_BUDGET a buffer is made for each I/O instead. */
+  private viewBytes = 0
+  private readonly viewBudget: number
+  /** The buffer (and, verifying, its DataView) of the I/O in flight in each slot. */
+  private readonly slotView: (Uint8Array | null)[]
+  private readonly slotDv: (DataView | null)[]
   private readonly freeStack: Int32Array
   private freeTop: number
   private readonly slotBusy: Uint8Array
@@ -259,7 +275,7 @@ export class IoGenerator {
   private readonly expectGen: Uint32Array | null
   private readonly wbusy: Uint8Array | null
   private readonly rbusy: Uint16Array | null
-  private readonly dataViews: DataView[]
+  private readonly dataViews: (DataView | undefined)[]
   private readonly seedTag: number
   private writeGen = 0
   private verifyCursor = 0
@@ -268,8 +284,9 @@ export class IoGenerator {
   private readonly failureList: VerifyFailure[] = []
 
   /**
-   * `allocBuffer`, when given, supplies the job's I/O buffers (a disk's own I/O memory, where the
-   * device moves data with one memmove); otherwise they are plain memory. `yieldEveryMs` > 0
+   * `allocBuffer`, when given, supplies each of the job's I/O buffers (`bytes` of one I/O; it must
+   * return a guest-shaped buffer: the whole of an ArrayBuffer of its own); otherwise they are
+   * `new Uint8Array(bytes)`. `yieldEveryMs` > 0
    * hands the thread back to its event loop once that often: issuing pauses for one turn (the
    * thread's other work runs, a watchdog gets its answer) while I/O in flight completes as usual,
    * so no I/O's latency includes the pause.
@@ -380,13 +397,19 @@ export class IoGenerator {
     this.rampMs = o.rampMs ?? 0
     if (!(this.rampMs >= 0)) bad(`rampMs = ${o.rampMs}: must be ≥ 0`)
 
-    // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's)
+    // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's); each
+    // I/O buffer starts as a copy of its slot's bytes
     const depth = this.iodepth
-    this.buffer = allocBuffer ? allocBuffer(depth * this.maxLen) : new Uint8Array(depth * this.maxLen)
+    this.buffer = new Uint8Array(depth * this.maxLen)
     const words = new Uint32Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength >>> 2)
     const fill = new Xoshiro128(deriveSeed(this.seed, 0x62756666))
     for (let i = 0; i < words.length; i++) words[i] = fill.next()
     this.views = new Array<Uint8Array | undefined>(depth * sizes.length)
+    this.allocBuffer = allocBuffer ?? ((bytes: number) => new Uint8Array(bytes))
+    // every slot's buffer of the largest size always fits: a job of one block size keeps them all
+    this.viewBudget = Math.max(VIEW_BUDGET, depth * this.maxLen)
+    this.slotView = new Array<Uint8Array | null>(depth).fill(null)
+    this.slotDv = new Array<DataView | null>(depth).fill(null)
     this.freeStack = new Int32Array(depth)
     for (let i = 0; i < depth; i++) this.freeStack[i] = depth - 1 - i
     this.freeTop = depth
@@ -412,7 +435,7 @@ export class IoGenerator {
       this.expectGen = new Uint32Array(chunks)
       this.wbusy = new Uint8Array(chunks)
       this.rbusy = new Uint16Array(chunks)
-      this.dataViews = Array.from({ length: depth }, (_, s) => new DataView(this.buffer.buffer, this.buffer.byteOffset + s * this.maxLen, this.maxLen))
+      this.dataViews = new Array<DataView | undefined>(depth * sizes.length)
     } else {
       this.chunk = 0
       this.chunkSizeIndex = 0
@@ -528,16 +551,11 @@ export class IoGenerator {
         const si = this.pSize
         const len = this.sizes[si]!
         const vi = slot * nSizes + si
-        let view = this.views[vi]
-        if (view === undefined) {
-          const at = slot * this.maxLen
-          view = this.buffer.subarray(at, at + len)
-          this.views[vi] = view
-        }
+        const view = this.views[vi] ?? this.newView(slot, vi, len)
         this.slotOp[slot] = op
         this.slotSizeIndex[slot] = si
         this.slotOff[slot] = off
-        if (this.expectGen !== null) this.beforeVerifyIo(slot, op, off, len, view)
+        if (this.expectGen !== null) this.beforeVerifyIo(slot, op, off, len, view, vi)
         if (this.clockStale) this.lastNow = performance.now()
         this.slotT0[slot] = this.lastNow
         this.clockStale = true
@@ -553,6 +571,23 @@ export class IoGenerator {
     }
     this.pumping = false
     if (this.inflight === 0 && (this.stopIssuing || this.exhausted)) this.phaseDone()
+  }
+
+  /**
+   * A buffer for slot `slot` and I/O length `len` (views index `vi`): guest-shaped (see the module
+   * comment), holding the slot's pseudo-random bytes. Kept for the slot's next I/O of that size
+   * while the job's buffers stay within their budget (a job with many block sizes and a deep
+   * queue makes one per I/O past it).
+   */
+  private newView(slot: number, vi: number, len: number): Uint8Array {
+    const view = this.allocBuffer(len)
+    const at = slot * this.maxLen
+    view.set(this.buffer.subarray(at, at + len))
+    if (this.viewBytes + len <= this.viewBudget) {
+      this.views[vi] = view
+      this.viewBytes += len
+    }
+    return view
   }
 
   /** Picks the next main-phase I/O into pOp/pOff/pSize; false when the job is done. */
@@ -694,15 +729,21 @@ export class IoGenerator {
     return false
   }
 
-  private beforeVerifyIo(slot: number, op: number, off: number, len: number, view: Uint8Array): void {
+  private beforeVerifyIo(slot: number, op: number, off: number, len: number, view: Uint8Array, vi: number): void {
     const rel = off - this.base
     const c0 = Math.floor(rel / this.chunk)
     const c1 = Math.min(Math.ceil((rel + len) / this.chunk), this.expectGen!.length)
+    let dv = this.dataViews[vi]
+    if (dv === undefined || dv.buffer !== view.buffer) {
+      dv = new DataView(view.buffer, view.byteOffset, view.byteLength)
+      if (this.views[vi] === view) this.dataViews[vi] = dv
+    }
+    this.slotView[slot] = view
+    this.slotDv[slot] = dv
     if (op === WRITE) {
       let gen = ++this.writeGen
       if (gen >= UNKNOWN_GEN) gen = this.writeGen = 1
       this.slotGen[slot] = gen
-      const dv = this.dataViews[slot]!
       for (let at = 0; at + this.chunk <= len; at += this.chunk) {
         writeVerifyHeader(this.verifyKind!, dv, view, at, this.chunk, off + at, gen, this.seedTag)
       }
@@ -719,6 +760,9 @@ export class IoGenerator {
     const expect = this.expectGen!
     const c0 = Math.floor(rel / chunk)
     const c1 = Math.min(Math.ceil((rel + len) / chunk), expect.length)
+    const dv = this.slotDv[slot]!
+    const buf = this.slotView[slot]!
+    this.slotView[slot] = this.slotDv[slot] = null
     if (op === WRITE) {
       const gen = ok ? this.slotGen[slot]! : UNKNOWN_GEN
       // Writes cover whole chunks: the chunk is the smallest write and writes align to it.
@@ -730,8 +774,6 @@ export class IoGenerator {
     }
     for (let c = c0; c < c1; c++) this.rbusy![c]!--
     if (!ok) return
-    const dv = this.dataViews[slot]!
-    const buf = this.buffer.subarray(slot * this.maxLen, slot * this.maxLen + len)
     // Only chunks wholly inside the read can be checked.
     const first = Math.ceil(rel / chunk)
     const lastEnd = Math.floor((rel + len) / chunk)

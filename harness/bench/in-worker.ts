@@ -53,7 +53,8 @@ export async function run(handle: WorkerDiskHandle, task: InWorkerTask): Promise
 
 function runJob(handle: WorkerDiskHandle, options: GeneratorOptions): Promise<GeneratorResult> {
   let gen: IoGenerator | null = null
-  const submit = handle.submitter((tag, error) => gen!.complete(tag, error))
+  // every buffer the generator submits comes from handle.ioBuffer(): guest-shaped, unchecked
+  const submit = handle.submitter((tag, error) => gen!.complete(tag, error), { fromIoBuffer: true })
   // a synchronous drive would otherwise keep this thread busy for the whole run, deaf to the main
   // thread's watchdog: the generator pauses issuing for one turn every YIELD_EVERY_MS
   gen = new IoGenerator(options, submit, n => handle.ioBuffer(n), YIELD_EVERY_MS)
@@ -95,7 +96,7 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
         firstError ??= error
       }
       if (scheduled >= total && completed === issued) finish()
-    })
+    }, { fromIoBuffer: true })
     const tick = () => {
       // issue every I/O whose scheduled time has come (open loop: not waiting for completions)
       const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * o.iops))

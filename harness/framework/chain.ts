@@ -1,10 +1,17 @@
 /**
  * The per-disk I/O path inside a VM worker: guest I/O goes through the filter instances in chain
  * order (`start` top-down), reaches the drive, and completes back up (`done` bottom-up through the
- * filters that passed it). A synchronous PASS costs no Promise and no allocation: the request
- * object is the only per-I/O allocation of a pass-through chain.
+ * filters that passed it). A synchronous PASS costs no Promise and no closure: the request object,
+ * and the view of it the filters are handed (only when a layer has a handler), are the only
+ * per-I/O allocations of a pass-through chain.
+ *
+ * Filters never hold the request itself: they get an IoView, whose only state is the request in
+ * a private field. Nothing a filter writes on its `io` or calls on it reaches the path's
+ * bookkeeping (the completion callback, the submitter's tag, the state, the in-flight list), so it
+ * cannot complete an I/O twice, complete another I/O or change what the path counts; and each
+ * settlement of a handler's result is taken once (see settle()).
  */
-import type { Decision, FilterClass, FilterInstance, IoError, IoOp, LowerDisk, Outcome } from '../sdk/index.js'
+import type { Decision, FilterClass, FilterInstance, Io, IoError, IoOp, LowerDisk, Outcome } from '../sdk/index.js'
 import type { Drive, DriveRequest } from './drive.js'
 
 /** A filter instance placed in the chain. */
@@ -25,7 +32,7 @@ export interface FaultRecord {
   readonly at: number
   readonly disk: string
   readonly filter: string
-  readonly kind: 'throw' | 'reject' | 'timeout' | 'violation' | 'invalid-decision' | 'crash' | 'hang' | 'oom' | 'open' | 'close' | 'event'
+  readonly kind: 'throw' | 'reject' | 'timeout' | 'violation' | 'invalid-decision' | 'double-completion' | 'crash' | 'hang' | 'oom' | 'open' | 'close' | 'event'
   readonly io: { id: number; op: IoOp; offset: number; length: number } | null
   readonly error: IoError | null
   readonly message: string
@@ -38,7 +45,7 @@ export type Completion = (req: IoRequest, error: IoError | null) => void
  * when every one passed plainly; the index of the first that did anything else (its decision in
  * `out`); or -1 - index of one that threw (the exception in `out`).
  */
-type FastDown = (req: IoRequest) => number
+type FastDown = (io: IoView) => number
 interface FastOut {
   value: unknown
 }
@@ -59,11 +66,11 @@ function compileDown(layers: readonly Layer[], out: FastOut): FastDown | null {
     names.push(`s${k}`, `o${k}`)
     values.push(L.start, L.inst)
     body +=
-      `    i = ${k}; d = s${k}.call(o${k}, req)\n` +
+      `    i = ${k}; d = s${k}.call(o${k}, io)\n` +
       `    if (d === null || typeof d !== 'object' || d.kind !== 'pass' || d.data !== undefined) { out.value = d; return ${k} }\n`
   })
   if (names.length === 0) return null
-  const source = `return function fastDown(req) {\n  let d, i = 0\n  try {\n${body}  } catch (e) {\n    out.value = e\n    return -1 - i\n  }\n  return ${layers.length}\n}`
+  const source = `return function fastDown(io) {\n  let d, i = 0\n  try {\n${body}  } catch (e) {\n    out.value = e\n    return -1 - i\n  }\n  return ${layers.length}\n}`
   return new Function(...names, 'out', source)(...values, out) as FastDown
 }
 
@@ -83,7 +90,14 @@ const ACTIVE = 0
 const FINISHED = 1
 const TIMED_OUT = 2
 
-/** One I/O. Filters see it as the ABI's read-only `Io`; the fields behind the getters are the path's. */
+/** A thenable's `then`, read once from a handler's result. */
+type Then = (this: object, onFulfilled: (v: unknown) => void, onRejected: (e: unknown) => void) => unknown
+
+/**
+ * One I/O as the path keeps it. Filter code never gets this object (it gets the request's IoView),
+ * so its fields are the path's alone; the drive and the in-worker workloads read it through the
+ * getters.
+ */
 export class IoRequest implements DriveRequest {
   _data: Uint8Array | null
   _level = 0
@@ -92,6 +106,8 @@ export class IoRequest implements DriveRequest {
   _repl: (number | Uint8Array | null)[] | null = null
   _prev: IoRequest | null = null
   _next: IoRequest | null = null
+  /** What the filters hold of this I/O, made when a layer first needs it (see viewOf). */
+  _view: IoView | null = null
   constructor(
     readonly _id: number,
     readonly _op: IoOp,
@@ -101,7 +117,7 @@ export class IoRequest implements DriveRequest {
     readonly _origin: number,
     readonly _cb: Completion,
     /** The submitter's own tag (a request id, a generator slot). */
-    public _tag: number,
+    readonly _tag: number,
   ) {
     this._data = data
   }
@@ -116,6 +132,46 @@ export class IoRequest implements DriveRequest {
   }
 }
 
+/**
+ * An I/O as a filter sees it: the ABI's read-only `Io`. Its one field is private, so the request
+ * behind it (and the path's bookkeeping in it) is out of reach of anything a filter does to the
+ * view: assignments and new properties stay on the view, its getters only read. One view per I/O,
+ * shared by the layers (a filter sees the same `io` in `start` and `done`); `data` is the payload
+ * the layer reading it sees (a replaced payload below the layer that replaced it).
+ */
+export class IoView implements Io {
+  readonly #req: IoRequest
+  constructor(req: IoRequest) {
+    this.#req = req
+  }
+  get id(): number { return this.#req._id }
+  get op(): IoOp { return this.#req._op }
+  get offset(): number { return this.#req._offset }
+  get length(): number { return this.#req._length }
+  get data(): Uint8Array | null { return this.#req._data }
+  get origin(): number { return this.#req._origin }
+  toJSON(): object {
+    return this.#req.toJSON()
+  }
+}
+
+function viewOf(req: IoRequest): IoView {
+  let v = req._view
+  if (v === null) req._view = v = new IoView(req)
+  return v
+}
+
+/** A decision for a fault message: bounded, and whatever its getters or toJSON do. */
+function describeDecision(d: unknown): string {
+  let s: string
+  try {
+    s = JSON.stringify(d) ?? String(d)
+  } catch {
+    s = `a ${typeof d} that JSON.stringify refused`
+  }
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s
+}
+
 export interface DiskPathOptions {
   readonly disk: string
   readonly capacity: number
@@ -124,8 +180,13 @@ export interface DiskPathOptions {
 }
 
 function errName(e: unknown): string {
-  if (e instanceof Error) return `${e.name}: ${e.message}`
-  return String(e)
+  // what a filter threw is its own object: its name, message or toString may throw in turn
+  try {
+    if (e instanceof Error) return `${e.name}: ${e.message}`
+    return String(e)
+  } catch {
+    return `a ${typeof e} that could not be described`
+  }
 }
 
 /** The I/O path of one open disk. */
@@ -268,8 +329,10 @@ export class DiskPath {
     req._cb(req, 'ETIMEDOUT')
   }
 
-  private fault(req: IoRequest, layer: number, kind: FaultRecord['kind'], message: string, error: IoError): void {
-    this.onFault({ at: Date.now(), disk: this.disk, filter: this.layers[layer]!.filterId, kind, io: req.toJSON() as FaultRecord['io'], error, message })
+  private fault(req: IoRequest, layer: number, kind: FaultRecord['kind'], message: string, error: IoError | null): void {
+    // a late settlement may arrive after the layers changed: the fault is still recorded
+    const filter = this._layers[layer]?.filterId ?? 'unknown'
+    this.onFault({ at: Date.now(), disk: this.disk, filter, kind, io: req.toJSON() as FaultRecord['io'], error, message })
   }
 
   /** Runs `start` from the request's level down; hands it to the drive when every filter passed. */
@@ -279,7 +342,7 @@ export class DiskPath {
     let i = req._level
     if (i === 0 && this.fastDown !== null) {
       // a guest I/O: the chain's compiled walk runs every plain PASS and stops at anything else
-      const k = this.fastDown(req)
+      const k = this.fastDown(viewOf(req))
       if (k < n) {
         const out = this.fastOut.value
         this.fastOut.value = undefined
@@ -297,55 +360,97 @@ export class DiskPath {
       if (start === null) continue
       let d: Decision | Promise<Decision>
       try {
-        d = start.call(L.inst, req)
+        d = start.call(L.inst, viewOf(req))
+        // the hot path: a plain PASS (no payload) goes straight on to the next layer
+        if (d !== null && typeof d === 'object' && (d as Decision).kind === 'pass' && (d as { data?: unknown }).data === undefined) continue
       } catch (e) {
         this.threw(req, i, e)
         return
       }
-      // the hot path: a plain PASS (no payload) goes straight on to the next layer
-      if (d !== null && typeof d === 'object' && (d as Decision).kind === 'pass' && (d as { data?: unknown }).data === undefined) continue
       if (!this.decided(req, i, d)) return
     }
     req._level = n
     this.drive.submit(req, this.driveDone)
   }
 
-  private threw(req: IoRequest, i: number, e: unknown): void {
+  private threw(req: IoRequest, i: number, e: unknown, what = 'start() threw'): void {
     req._level = i
-    this.fault(req, i, 'throw', `start() threw ${errName(e)}`, 'EIO')
+    this.fault(req, i, 'throw', `${what} ${errName(e)}`, 'EIO')
     this.up(req, i - 1, failOutcome('EIO'))
   }
 
   /** Acts on what `start` of layer i returned (but a plain PASS); true when the I/O goes on down now. */
   private decided(req: IoRequest, i: number, d: Decision | Promise<Decision>): boolean {
-    if (d !== null && typeof d === 'object' && typeof (d as Promise<Decision>).then === 'function') {
-      req._level = i
-      ;(d as Promise<Decision>).then(
-        dec => {
-          if (req._state !== ACTIVE) return
-          if (this.decide(req, i, dec)) {
-            req._level = i + 1
-            this.down(req)
-          }
-        },
-        e => {
-          if (req._state !== ACTIVE) return
-          this.fault(req, i, 'reject', `start() rejected: ${errName(e)}`, 'EIO')
-          this.up(req, i - 1, failOutcome('EIO'))
-        },
-      )
-      return false
+    let then: unknown
+    if (d !== null && typeof d === 'object') {
+      try {
+        then = (d as { then?: unknown }).then
+      } catch (e) {
+        this.threw(req, i, e, "reading start()'s result threw")
+        return false
+      }
     }
-    return this.decide(req, i, d as Decision)
+    if (typeof then !== 'function') return this.decide(req, i, d as Decision)
+    req._level = i
+    this.settle(req, i, 'start', d, then as Then,
+      dec => {
+        if (this.decide(req, i, dec as Decision)) {
+          req._level = i + 1
+          this.down(req)
+        }
+      },
+      (e, threw) => {
+        this.fault(req, i, threw ? 'throw' : 'reject', threw ? `then() of start()'s result threw ${errName(e)}` : `start() rejected: ${errName(e)}`, 'EIO')
+        this.up(req, i - 1, failOutcome('EIO'))
+      })
+    return false
+  }
+
+  /**
+   * Waits for a handler's Promise (or any thenable) from layer i. Each outcome is taken once: a
+   * result that settles a second time (a thenable calling back twice, or both ways) is the
+   * filter's fault, recorded as `double-completion`, and changes nothing — the I/O goes on, or has
+   * completed, as its first settlement decided. A settlement after the I/O was timed out is
+   * ignored. `then` throwing before it settles counts as a rejection; after, it is ignored.
+   */
+  private settle(req: IoRequest, i: number, handler: 'start' | 'done', p: object, then: Then, ok: (v: unknown) => void, bad: (e: unknown, threw: boolean) => void): void {
+    let settled = false
+    const first = (): boolean => {
+      if (settled) {
+        this.fault(req, i, 'double-completion', `${handler}() settled its result more than once; only the first settlement counts`, null)
+        return false
+      }
+      settled = true
+      return req._state === ACTIVE
+    }
+    try {
+      then.call(
+        p,
+        (v: unknown) => { if (first()) ok(v) },
+        (e: unknown) => { if (first()) bad(e, false) },
+      )
+    } catch (e) {
+      if (settled) return
+      settled = true
+      if (req._state === ACTIVE) bad(e, true)
+    }
   }
 
   /** Applies a decision of layer i; true when the I/O goes on down. */
   private decide(req: IoRequest, i: number, d: Decision): boolean {
-    const kind = d === null || typeof d !== 'object' ? undefined : d.kind
+    // read once, in a try: a decision is the filter's object, its properties may be getters
+    let kind: unknown, data: unknown, e: unknown
+    try {
+      kind = d === null || typeof d !== 'object' ? undefined : d.kind
+      if (kind === 'pass') data = (d as { data?: unknown }).data
+      else if (kind === 'fail') e = (d as { error?: unknown }).error
+    } catch (x) {
+      this.threw(req, i, x, "reading start()'s decision threw")
+      return false
+    }
     if (kind === 'pass') {
-      const data = (d as { data?: Uint8Array }).data
       if (data === undefined) return true
-      const L = this.layers[i]!
+      const L = this._layers[i]!
       if (req._op !== 'write' || !L.transforming) {
         this.fault(req, i, 'violation', `${L.cls} filter replaced the payload of a ${req._op}: only encryption and compression filters may replace a write's payload`, 'EIO')
         this.up(req, i - 1, failOutcome('EIO'))
@@ -365,15 +470,15 @@ export class DiskPath {
       return false
     }
     if (kind === 'fail') {
-      const e = (d as { error: IoError }).error
-      if (IO_ERRORS.has(e)) this.up(req, i - 1, failOutcome(e))
+      if (IO_ERRORS.has(e as string)) this.up(req, i - 1, failOutcome(e as IoError))
       else {
-        this.fault(req, i, 'invalid-decision', `fail() with unknown error ${String(e)}`, 'EIO')
+        const what = e !== null && (typeof e === 'object' || typeof e === 'function') ? `of type ${typeof e}` : String(e).slice(0, 100)
+        this.fault(req, i, 'invalid-decision', `fail() with unknown error ${what}`, 'EIO')
         this.up(req, i - 1, failOutcome('EIO'))
       }
       return false
     }
-    this.fault(req, i, 'invalid-decision', `start() returned ${JSON.stringify(d) ?? String(d)}, not a Decision`, 'EIO')
+    this.fault(req, i, 'invalid-decision', `start() returned ${describeDecision(d)}, not a Decision`, 'EIO')
     this.up(req, i - 1, failOutcome('EIO'))
     return false
   }
@@ -395,25 +500,24 @@ export class DiskPath {
       const done = L.done
       if (done === null) continue
       let r: void | Promise<void>
+      let then: unknown
       try {
-        r = done.call(L.inst, req, outcome)
+        r = done.call(L.inst, viewOf(req), outcome)
+        if (r !== undefined && r !== null) then = (r as { then?: unknown }).then
       } catch (e) {
         this.fault(req, i, 'throw', `done() threw ${errName(e)}`, 'EIO')
         outcome = failOutcome('EIO')
         continue
       }
-      if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') {
+      if (typeof then === 'function') {
         req._level = i
-        ;(r as Promise<void>).then(
-          () => {
-            if (req._state === ACTIVE) this.up(req, i - 1, outcome)
-          },
-          e => {
-            if (req._state !== ACTIVE) return
-            this.fault(req, i, 'reject', `done() rejected: ${errName(e)}`, 'EIO')
+        const o = outcome
+        this.settle(req, i, 'done', r as object, then as Then,
+          () => this.up(req, i - 1, o),
+          (e, threw) => {
+            this.fault(req, i, threw ? 'throw' : 'reject', threw ? `then() of done()'s result threw ${errName(e)}` : `done() rejected: ${errName(e)}`, 'EIO')
             this.up(req, i - 1, failOutcome('EIO'))
-          },
-        )
+          })
         return
       }
     }

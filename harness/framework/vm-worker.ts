@@ -8,7 +8,7 @@ import * as fs from 'node:fs'
 import process from 'node:process'
 import * as v8 from 'node:v8'
 import type { CloseReason, DiskContext, DiskEvent, FilterInstance, FilterModule, IoError, IoOp } from '../sdk/index.js'
-import { DiskPath, IoRequest, type FaultRecord, type Layer } from './chain.js'
+import { DiskPath, IoRequest, IoView, type FaultRecord, type Layer } from './chain.js'
 import { Drive } from './drive.js'
 import { loadFilterModule, sandboxWorker } from './filter-loader.js'
 import { FileStore, MemoryStore, NullStore } from './store.js'
@@ -32,10 +32,20 @@ export interface WorkerDiskHandle {
   readonly capacity: number
   readonly path: DiskPath
   readonly drive: Drive
-  /** An I/O buffer the disk moves data into and out of cheaply (its own memory, for a memory disk). */
+  /**
+   * An I/O buffer shaped as a guest's: a Uint8Array over an ArrayBuffer of its own of exactly
+   * `length` bytes (never a view into a disk's shared memory), so a filter cannot tell the
+   * workload's I/O from a guest's by its `io.data`.
+   */
   ioBuffer(length: number): Uint8Array
-  /** Makes a submit function whose completions call `onComplete(tag, error)`. */
-  submitter(onComplete: (tag: number, error: IoError | null, req: IoRequest) => void): (op: IoOp, offset: number, length: number, data: Uint8Array | null, tag: number) => void
+  /**
+   * Makes a submit function whose completions call `onComplete(tag, error)`. A buffer of another
+   * shape than ioBuffer()'s (a subarray, shared memory) is copied into one of that shape, and for
+   * a read copied back before the completion, so filters see every workload's data as a guest's.
+   * A caller whose buffers all come from ioBuffer() says so with `fromIoBuffer` and skips that
+   * check (the bench generator's hot path: reading a typed array's `buffer` costs ~40 ns).
+   */
+  submitter(onComplete: (tag: number, error: IoError | null, req: IoRequest) => void, opts?: { readonly fromIoBuffer?: boolean }): (op: IoOp, offset: number, length: number, data: Uint8Array | null, tag: number) => void
 }
 
 interface OpenDisk {
@@ -337,16 +347,54 @@ async function deliverEvent(d: OpenDisk, ev: DiskEvent): Promise<void> {
   }
 }
 
+/**
+ * True when `data` has the shape of a guest's buffer as a filter sees it: a plain Uint8Array (not
+ * a Node Buffer) over the whole of an ArrayBuffer of its own (not shared memory, not a window into
+ * a larger buffer).
+ */
+function guestShaped(data: Uint8Array): boolean {
+  return data.byteOffset === 0 && data.buffer.byteLength === data.byteLength && data.buffer instanceof ArrayBuffer && Object.getPrototypeOf(data) === Uint8Array.prototype
+}
+
+/** A guest-shaped copy of `data`. */
+function guestCopy(data: Uint8Array): Uint8Array {
+  const own = new Uint8Array(data.length)
+  own.set(data)
+  return own
+}
+
+/**
+ * A guest's buffer for data that arrived in another shape. A guest I/O's buffer reaches the worker
+ * as the structured clone of the caller's array, which keeps its offset into (and the whole of) a
+ * larger or shared buffer: the filters must not see the caller's choice of buffer either.
+ */
+function ownedData(data: Uint8Array | null): Uint8Array | null {
+  return data instanceof Uint8Array && !guestShaped(data) ? guestCopy(data) : data
+}
+
 function handleFor(d: OpenDisk): WorkerDiskHandle {
   return {
     disk: d.spec.id,
     capacity: d.spec.capacity,
     path: d.path,
     drive: d.drive,
-    ioBuffer: length => (d.store instanceof MemoryStore ? d.store.ioBuffer(length) : new Uint8Array(length)),
-    submitter(onComplete) {
+    ioBuffer: length => new Uint8Array(length),
+    submitter(onComplete, opts) {
       const cb = (req: IoRequest, err: IoError | null) => onComplete(req._tag, err, req)
-      return (op, offset, length, buf, tag) => d.path.submitGuest(op, offset, length, buf, cb, tag)
+      if (opts?.fromIoBuffer === true) return (op, offset, length, buf, tag) => d.path.submitGuest(op, offset, length, buf, cb, tag)
+      return (op, offset, length, buf, tag) => {
+        if (buf === null || guestShaped(buf) || !(buf instanceof Uint8Array) || buf.length !== length) {
+          d.path.submitGuest(op, offset, length, buf, cb, tag)
+          return
+        }
+        // another shape (rare: the workloads allocate with ioBuffer): a guest-shaped copy, and a
+        // read's bytes copied back to the caller's buffer before it learns of the completion
+        const own = guestCopy(buf)
+        d.path.submitGuest(op, offset, length, own, op !== 'read' ? cb : (req, err) => {
+          if (err === null) buf.set(own)
+          onComplete(req._tag, err, req)
+        }, tag)
+      }
     },
   }
 }
@@ -460,7 +508,7 @@ port.on('message', (m: ToVm) => {
       post({ t: 'io', rid: m.rid, error: 'ENODEV', data: null })
       return
     }
-    d.path.submitGuest(m.op, m.offset, m.length, m.op === 'read' ? new Uint8Array(m.length) : m.data, d.ioDone, m.rid)
+    d.path.submitGuest(m.op, m.offset, m.length, m.op === 'read' ? new Uint8Array(m.length) : ownedData(m.data), d.ioDone, m.rid)
     return
   }
   if (m.t === 'link') {
@@ -485,6 +533,7 @@ process.on('unhandledRejection', (e: unknown) => {
 })
 
 // Everything the harness needs is loaded: harden the thread before any filter code runs. The
-// request objects filters see as `io` are instances of IoRequest: its prototype is theirs to read only.
-hardenSharedClasses(IoRequest, FileSidecar)
+// objects filters see as `io` are instances of IoView: its prototype is theirs to read only (and
+// IoRequest's, which no filter gets, is frozen all the same).
+hardenSharedClasses(IoView, IoRequest, FileSidecar)
 sandboxWorker()
