@@ -388,8 +388,8 @@ export const CHECK_DOCS: Readonly<Record<string, CheckDoc>> = Object.freeze({
     ],
   },
   'performance.latency': {
-    does: "Two sides, no filter and the filter, with 2 VMs each on the standard device; each standard workload is paced at 2,000 IOPS per VM and measured in rounds of slices in a random order. The p99 of each side comes from the slices' merged histograms; the quantity judged is the filter's p99 minus (the no-filter p99 × 1.2 + 50 µs), with a 95 % bootstrap interval over rounds: a workload passes when the interval lies wholly below 0, fails when wholly above, and passes marked `marginal` when it still straddles 0 once the budget is spent. Runs alone, after every other check.",
-    fails: "`4k-randread: p99 X µs against the limit Y µs (baseline p99 Z µs × 1.2 + 50 µs): +N µs, 95 % interval [a, b] µs in n slices, wholly over the limit`, or I/O errors during a slice.",
+    does: "Two sides, no filter and the filter, with 2 VMs each on the standard device; each standard workload is paced at 2,000 IOPS per VM and measured in rounds, each round one slice of each side in a random order. The quantity judged is, round by round, the filter slice's p99 minus the limit its no-filter slice sets (that slice's p99 × 1.2 + 50 µs); its Hodges–Lehmann estimate and exact signed-rank 95 % interval (over all looks) decide: a workload passes when the interval lies wholly below 0, fails when wholly above, and passes marked `marginal` when it still straddles 0 once the budget is spent. The report also gives each side's p99 over all its slices (merged histograms) with a bootstrap interval. Runs alone, after every other check.",
+    fails: "`4k-randread: p99 X µs against the limit Y µs (baseline p99 Z µs × 1.2 + 50 µs); excess per round +N µs, 95 % interval [a, b] µs in n slices, wholly over the limit`, or I/O errors during a slice.",
     causes: [
       "A daemon request awaited in the I/O path (a round trip between threads per I/O).",
       "Heavy synchronous work per I/O in `start` or `done` (hashing or copying every payload).",
