@@ -38,6 +38,33 @@ export interface CheckResult {
    * another status; absent means false.
    */
   marginal?: boolean
+  /**
+   * What the check's observations point to, when it can tell (a failed or errored check only):
+   * e.g. "the filter completed 12 flushes itself instead of passing them down".
+   */
+  cause?: string
+  /**
+   * The filter's own log lines from the check's VMs and host daemons, oldest first, at most
+   * `MAX_CHECK_LOG_LINES` (a failed or errored check only); `logsDropped` counts the rest.
+   */
+  logs?: FilterLogLine[]
+  /** Log lines of the check's filters not kept in `logs` (over the bound, or rate-limited in the worker). */
+  logsDropped?: number
+}
+
+/** The most log lines a check result keeps. */
+export const MAX_CHECK_LOG_LINES = 200
+
+/** One line a filter logged (through its `log` of the ABI) while a check ran. */
+export interface FilterLogLine {
+  /** Milliseconds since the check started. */
+  t: number
+  /** Where it was logged: the VM's name, or `daemon@<host>` for a host daemon. */
+  where: string
+  /** The logger's source (the filter's id, or `<id>/daemon`). */
+  source: string
+  level: 'debug' | 'info' | 'warn' | 'error'
+  msg: string
 }
 
 /** Latency summary of one side of a benchmark, recomputed from its histogram. */
