@@ -8,7 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { Daemon, DaemonContext, FilterModule, ReplicaTarget, Targets } from '../sdk/index.js'
 import { loadFilterModule, sandboxWorker } from './filter-loader.js'
 import type { DaemonWorkerData, FromDaemon, SiteCall, ToDaemon } from './protocol.js'
-import { FileSidecar, gcFunction, hardenSharedClasses, makeLogger, sidecarView, type LinkEntry, type LinkReply, type LogEntry } from './worker-common.js'
+import { CLOSING_LOG_RESERVE, FileSidecar, gcFunction, hardenSharedClasses, makeLogger, sidecarView, type LinkEntry, type LinkReply, type LogEntry, type LogReserve } from './worker-common.js'
 
 const data = workerData as DaemonWorkerData
 const port = parentPort!
@@ -27,13 +27,16 @@ function logSink(e: LogEntry): void {
   else dropped++
   if (!logScheduled) {
     logScheduled = true
-    setImmediate(() => {
-      logScheduled = false
-      post({ t: 'log', list: logBatch, dropped })
-      logBatch = []
-      dropped = 0
-    })
+    setImmediate(flushLogs)
   }
+}
+/** Posts the batched log lines now (also before `stopped`, so none is lost when the worker ends). */
+function flushLogs(): void {
+  logScheduled = false
+  if (logBatch.length === 0 && dropped === 0) return
+  post({ t: 'log', list: logBatch, dropped })
+  logBatch = []
+  dropped = 0
 }
 
 // ---- recovery sites, through the main thread ----
@@ -139,6 +142,9 @@ function serve(vm: string, p: MessagePort): void {
 
 const store = new FileSidecar(data.storePath)
 
+/** Log lines the daemon may still write over the per-second bound while it stops. */
+const stopReserve: LogReserve = { lines: 0 }
+
 async function start(): Promise<void> {
   const mod = ((await loadFilterModule(data.entryUrl)) as { default?: FilterModule }).default
   if (typeof mod?.daemon !== 'function') throw new Error('the module has no daemon()')
@@ -146,7 +152,7 @@ async function start(): Promise<void> {
     host: data.host,
     targets,
     store: sidecarView(store),
-    log: makeLogger(`${data.filterId}:daemon`, logSink, n => { dropped += n }),
+    log: makeLogger(`${data.filterId}:daemon`, logSink, n => { dropped += n }, 200, stopReserve),
   })
   daemon = (await mod.daemon(ctx)) ?? {}
 }
@@ -156,6 +162,7 @@ async function stop(rid: number): Promise<void> {
   let timedOut = false
   let error: string | undefined
   if (daemon?.stop) {
+    stopReserve.lines = CLOSING_LOG_RESERVE
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
       await Promise.race([
@@ -175,6 +182,7 @@ async function stop(rid: number): Promise<void> {
   // active resource but our own port to the main thread is the filter's
   await new Promise(res => setImmediate(res))
   const resources = activeResources().filter(r => r !== 'MessagePort')
+  flushLogs()
   post({ t: 'stopped', rid, ms, timedOut, error, resources })
 }
 

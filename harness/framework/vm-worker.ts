@@ -13,7 +13,7 @@ import { Drive } from './drive.js'
 import { loadFilterModule, sandboxWorker } from './filter-loader.js'
 import { FileStore, MemoryStore, NullStore } from './store.js'
 import { FileJournalMedium, Journal, SharedJournalMedium } from './journal.js'
-import { FileSidecar, gcFunction, hardenSharedClasses, LinkClient, makeLogger, sidecarView, type LogEntry } from './worker-common.js'
+import { CLOSING_LOG_RESERVE, FileSidecar, gcFunction, hardenSharedClasses, LinkClient, makeLogger, sidecarView, type LogEntry, type LogReserve } from './worker-common.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
 
 const data = workerData as VmWorkerData
@@ -55,6 +55,8 @@ interface OpenDisk {
   store: MemoryStore | FileStore | NullStore
   filters: FilterSpec[]
   sidecars: FileSidecar[]
+  /** Each filter's log reserve on this disk (by filter id), opened while it closes or detaches. */
+  logReserves: Map<string, LogReserve>
   ioDone: (req: IoRequest, err: IoError | null) => void
 }
 
@@ -75,13 +77,17 @@ function scheduleReport(): void {
   reportScheduled = true
   setImmediate(() => {
     reportScheduled = false
-    postFaults()
-    if (logBatch.length > 0 || logDropped > 0) {
-      post({ t: 'log', list: logBatch, dropped: logDropped })
-      logBatch = []
-      logDropped = 0
-    }
+    flushReports()
   })
+}
+/** Posts the faults and log lines batched so far, now: before a reply, so none is lost when the worker ends after it. */
+function flushReports(): void {
+  postFaults()
+  if (logBatch.length > 0 || logDropped > 0) {
+    post({ t: 'log', list: logBatch, dropped: logDropped })
+    logBatch = []
+    logDropped = 0
+  }
 }
 function postFaults(): void {
   if (faultBatch.length === 0) return
@@ -142,6 +148,12 @@ function makeLayer(f: FilterSpec, inst: FilterInstance): Layer {
   }
 }
 
+function reserveOf(d: OpenDisk, filterId: string): LogReserve {
+  let r = d.logReserves.get(filterId)
+  if (r === undefined) d.logReserves.set(filterId, (r = { lines: 0 }))
+  return r
+}
+
 function contextFor(d: OpenDisk, f: FilterSpec, layer: number, sidecar: FileSidecar): DiskContext {
   let link: LinkClient | undefined
   if (f.hasDaemon) link = links.get(f.filterId)
@@ -155,7 +167,7 @@ function contextFor(d: OpenDisk, f: FilterSpec, layer: number, sidecar: FileSide
     sidecar: sidecarView(sidecar),
     lower: Object.freeze(d.path.lowerFor(layer)),
     daemon: link ? link.forDisk(d.spec.id) : null,
-    log: makeLogger(f.filterId, logSink, n => { logDropped += n; scheduleReport() }),
+    log: makeLogger(f.filterId, logSink, n => { logDropped += n; scheduleReport() }, 200, reserveOf(d, f.filterId)),
   })
 }
 
@@ -179,7 +191,7 @@ function buildDisk(spec: DiskSpec): OpenDisk {
   const drive = new Drive(store, journal, { capacity: spec.capacity, reorder: spec.reorder })
   const path = new DiskPath(drive, { disk: spec.id, capacity: spec.capacity, ioTimeoutMs: data.ioTimeoutMs, onFault })
   d = {
-    spec, path, drive, store, filters: [], sidecars: [],
+    spec, path, drive, store, filters: [], sidecars: [], logReserves: new Map(),
     ioDone: (req, err) => {
       flushMem(d)
       // a fault recorded for this I/O reaches the main thread before its completion does
@@ -219,10 +231,14 @@ async function closeLayer(d: OpenDisk, i: number, reason: CloseReason): Promise<
   const L = d.path.layers[i]!
   const f = d.filters[i]!
   if (typeof L.inst.close === 'function') {
+    const reserve = reserveOf(d, L.filterId)
+    reserve.lines = CLOSING_LOG_RESERVE
     try {
       await withTimeout(L.inst.close(reason), data.openTimeoutMs, `${L.filterId} close()`)
     } catch (e) {
       onFault({ at: Date.now(), disk: d.spec.id, filter: L.filterId, kind: 'close', io: null, error: null, message: errMsg(e) })
+    } finally {
+      reserve.lines = 0
     }
   }
   d.path.setLayer(i, placeholder(f))
@@ -328,9 +344,12 @@ async function detachAt(d: OpenDisk, f: FilterSpec, layer: number): Promise<void
   const mod = await loadModule(f.entryUrl)
   if (typeof mod.detach === 'function') {
     const sc = new FileSidecar(f.sidecarPath)
+    const reserve = reserveOf(d, f.filterId)
+    reserve.lines = CLOSING_LOG_RESERVE
     try {
       await withTimeout(mod.detach(contextFor(d, f, layer, sc)), data.openTimeoutMs, `${f.filterId} detach()`)
     } finally {
+      reserve.lines = 0
       sc.close()
     }
   }
@@ -518,9 +537,14 @@ port.on('message', (m: ToVm) => {
   }
   const rid = m.rid
   handle(m).then(
-    value => post({ t: 'reply', rid, ok: true, value }),
+    value => {
+      // what the filter logged or did wrong while handling this (a close, most of all) goes first
+      flushReports()
+      post({ t: 'reply', rid, ok: true, value })
+    },
     (e: unknown) => {
       const err = e as { code?: string; message?: string; details?: unknown }
+      flushReports()
       post({ t: 'reply', rid, ok: false, error: { code: err?.code ?? 'Error', message: err?.message ?? String(e), details: err?.details } })
     },
   )

@@ -103,8 +103,22 @@ export interface LogEntry {
   data?: unknown
 }
 
-/** A logger that keeps at most `perSecond` entries a second and counts what it drops. */
-export function makeLogger(source: string, sink: (e: LogEntry) => void, onDrop: (n: number) => void, perSecond = 200): Logger {
+/**
+ * Lines a filter may log while it closes (close, detach, a daemon's stop) beyond the per-second
+ * bound: what it says last (counts, a summary) is not dropped because it was chatty before.
+ */
+export const CLOSING_LOG_RESERVE = 50
+
+/** Lines a logger may still log over its per-second bound (set while its filter closes). */
+export interface LogReserve {
+  lines: number
+}
+
+/**
+ * A logger that keeps at most `perSecond` entries a second and counts what it drops; over the
+ * bound, lines still go out while `reserve.lines` lasts.
+ */
+export function makeLogger(source: string, sink: (e: LogEntry) => void, onDrop: (n: number) => void, perSecond = 200, reserve?: LogReserve): Logger {
   let windowStart = 0
   let inWindow = 0
   const emit = (level: LogEntry['level']) => (msg: string, data?: object) => {
@@ -114,8 +128,11 @@ export function makeLogger(source: string, sink: (e: LogEntry) => void, onDrop: 
       inWindow = 0
     }
     if (++inWindow > perSecond) {
-      onDrop(1)
-      return
+      if (reserve === undefined || reserve.lines <= 0) {
+        onDrop(1)
+        return
+      }
+      reserve.lines--
     }
     let d: unknown = undefined
     if (data !== undefined) {
