@@ -270,7 +270,10 @@ defineCheck({
     const guest = () => [{ ...g, oracle, data, label: `round ${round}` }]
     await sharedLayoutWorkload(guest(), layout, { ...shape, count: perPhase, flushRatio: 0.01 })
     const flush: GuestIo = { op: 'flush', offset: 0, length: 0 }
+    const drainedFlushes = (await g.vm.driveStats(g.disk)).flushes
     expectOk(await g.vm.submit(g.disk, flush), flush, `round ${round}: the flush`)
+    // a flush that completed with no flush reaching the disk is the commonest cause of a loss here
+    const flushReachedDisk = (await g.vm.driveStats(g.disk)).flushes > drainedFlushes
     const durable = oracle.slice(regionStart, regionLength).slice()
     // writes after the flush may or may not survive: each sector holds the flushed bytes or a later write's
     const later = new Map<number, Uint8Array[]>()
@@ -305,8 +308,8 @@ defineCheck({
         if (candidates.some(w => Buffer.from(found).equals(Buffer.from(w)))) continue
         const d = firstDifference(flushed, found)!
         throw new CheckFailure(`round ${round}: after ${cut} and a restart, the sector at offset ${regionStart + pos + s} holds neither what the completed flush made durable nor a later write`, {
-          round, crashSeed: crashSeed ?? null, lostSectors: lost, offset: regionStart + pos + s + d.at, expected: d.expected, found: d.found, laterWritesToSector: candidates.length,
-        })
+          round, crashSeed: crashSeed ?? null, lostSectors: lost, offset: regionStart + pos + s + d.at, expected: d.expected, found: d.found, laterWritesToSector: candidates.length, flushReachedDisk,
+        }, flushReachedDisk ? undefined : 'the guest\'s flush completed but no flush reached the disk below the filter: the filter completes flushes itself instead of passing them down (or flushing what it holds with lower.flush())')
       }
       // what survived is the disk now: the next round starts from it
       oracle.bytes.set(got, regionStart + pos)

@@ -111,6 +111,8 @@ test('the version-locked-sidecar control fails lifecycle.upgrade (its second ver
     'lifecycle.upgrade': { failed: /upgrading IOFCERTCTL_ctl-version-locked_1\.0\.0 to IOFCERTCTL_ctl-version-locked_1\.0\.1 with guest I\/O running failed on esx1: .*sidecar format "ctl 1\.0\.0" is not supported by version 1\.0\.1/ },
   }, first)
   assert.equal(doc.checks.find(x => x.id === 'lifecycle.upgrade')!.required, true, 'lifecycle.upgrade is required when --upgrade-from is given')
+  // the faults the hosts recorded of the filter are the likely cause the report gives
+  assert.match(doc.checks.find(x => x.id === 'lifecycle.upgrade')!.cause ?? '', /^the host recorded faults of the filter: \d+ × failed open\(\) \(first: sidecar format "ctl 1\.0\.0" is not supported by version 1\.0\.1\)/)
 })
 
 // ---- checks that judge the framework's own machinery ----

@@ -58,6 +58,17 @@ test('a write-back filter that completes flush without writing its held data fai
   const c = check(doc, 'ordering.flush-durability')
   assert.match(c.message ?? '', /neither what the completed flush made durable nor a later write/)
   assert.equal(typeof c.evidence?.offset, 'number')
+  // what the check saw points at the bug: the flush never reached the disk
+  assert.equal(c.evidence?.flushReachedDisk, false)
+  assert.match(c.cause ?? '', /completes flushes itself instead of passing them down/)
+  // the filter's own close-time line is in the report, from the VM it ran in, timed from the check's start
+  const closing = (c.logs ?? []).filter(l => /^closing: \d+ flushes completed from the cache/.test(l.msg))
+  assert.ok(closing.length >= 1, `the control's close lines are in the report: ${JSON.stringify(c.logs)}`)
+  assert.equal(closing[0]!.where, 'vm1')
+  assert.equal(closing[0]!.source, 'IOFCERTCTL_ctl-lying-flush_1.0.0')
+  assert.ok(closing[0]!.t >= 0 && closing[0]!.t <= c.durationMs + 60_000)
+  // a passed check carries no logs
+  assert.equal(check(doc, 'ordering.read-after-write').logs, undefined)
 })
 
 test('a filter that never settles one I/O in 300 fails completion, and every other check its lost I/O lands in', async () => {

@@ -12,6 +12,8 @@ import type { FilterInfo } from '../framework/inspect.js'
 import type { PolicyRule } from '../framework/policy.js'
 import { Rng } from '../framework/rng.js'
 import type { ProfileThresholds } from '../../reports/profiles.js'
+import { MAX_CHECK_LOG_LINES, type FilterLogLine } from '../../reports/document.js'
+import type { LogEntry } from '../framework/worker-common.js'
 import type { SubjectData } from './subject.js'
 import { conventionalParams } from './subject.js'
 
@@ -56,6 +58,9 @@ export class CheckContext {
   readonly rng: Rng
   private readonly cleanups: (() => unknown)[] = []
   private readonly notes: string[] = []
+  private readonly clusters: Cluster[] = []
+  /** When the check started (epoch ms), for the times of its log lines. */
+  readonly startedAt = Date.now()
 
   constructor(
     readonly id: string,
@@ -106,6 +111,7 @@ export class CheckContext {
       ...(req.cacheBytes !== undefined ? { cacheBytes: req.cacheBytes } : {}),
     }
     const c = await Cluster.create(o)
+    this.clusters.push(c)
     this.defer(() => c.shutdown({ remove: false }))
     for (let i = 1; i <= (req.hosts ?? 1); i++) await c.addHost(`esx${i}`)
     if (req.install !== false) await this.install(c, this.info)
@@ -137,6 +143,65 @@ export class CheckContext {
     return this.notes
   }
 
+  /**
+   * What the filter under test (any version of it) logged in this check's VMs and host daemons,
+   * oldest first: the first and the last lines when there were more than the report keeps.
+   * Read after dispose(), so what the filter logs as it closes is there.
+   */
+  filterLogs(): { logs: FilterLogLine[]; dropped: number } {
+    const prefix = `${this.subject.vendor}_${this.subject.name}_`
+    const lines: (FilterLogLine & { at: number })[] = []
+    let dropped = 0
+    const take = (where: string, entries: readonly LogEntry[]) => {
+      for (const e of entries) {
+        if (!e.source.startsWith(prefix)) continue
+        lines.push({ at: e.at, t: Math.max(0, e.at - this.startedAt), where, source: e.source, level: e.level, msg: e.msg })
+      }
+    }
+    for (const c of this.clusters) {
+      for (const h of c.hosts.values()) {
+        take(`daemon@${h.name}`, h.daemonLogs)
+        for (const vm of new Set([...h.vmHistory, ...h.vms.values()])) {
+          take(vm.name, vm.logs)
+          dropped += vm.logsDropped
+        }
+      }
+    }
+    lines.sort((a, b) => a.at - b.at)
+    let kept = lines
+    if (lines.length > MAX_CHECK_LOG_LINES) {
+      const head = Math.floor(MAX_CHECK_LOG_LINES / 4)
+      kept = [...lines.slice(0, head), ...lines.slice(lines.length - (MAX_CHECK_LOG_LINES - head))]
+      dropped += lines.length - kept.length
+    }
+    return { logs: kept.map(({ at: _at, ...l }) => l), dropped }
+  }
+
+  /**
+   * A likely cause from the faults the hosts recorded for the filter under test in this check
+   * (what it threw, timed out on, or returned that the ABI does not allow), or undefined when it
+   * recorded none. Checks that provoke faults on purpose (isolation) say their own cause.
+   */
+  faultCause(): string | undefined {
+    const prefix = `${this.subject.vendor}_${this.subject.name}_`
+    const byKind = new Map<string, { n: number; first: string }>()
+    for (const c of this.clusters) {
+      for (const h of c.hosts.values()) {
+        for (const vm of new Set([...h.vmHistory, ...h.vms.values()])) {
+          for (const f of vm.faults) {
+            if (!f.filter.startsWith(prefix)) continue
+            const k = byKind.get(f.kind)
+            if (k === undefined) byKind.set(f.kind, { n: 1, first: `${f.io === null ? '' : `${f.io.op} ${f.io.offset}+${f.io.length}: `}${f.message}` })
+            else k.n++
+          }
+        }
+      }
+    }
+    if (byKind.size === 0) return undefined
+    const parts = [...byKind].sort((a, b) => b[1].n - a[1].n).map(([kind, k]) => `${k.n} × ${FAULT_WORDS[kind] ?? kind} (first: ${k.first.slice(0, 160)})`)
+    return `the host recorded faults of the filter: ${parts.join('; ')}`
+  }
+
   /** Runs every cleanup (each bounded), newest first. */
   async dispose(): Promise<void> {
     while (this.cleanups.length > 0) {
@@ -148,6 +213,13 @@ export class CheckContext {
       }
     }
   }
+}
+
+/** A fault kind as a reader says it. */
+const FAULT_WORDS: Record<string, string> = {
+  throw: 'threw in a handler', reject: 'rejected in a handler', timeout: 'did not decide in time', violation: 'broke an ABI rule',
+  'invalid-decision': 'returned an invalid decision', 'double-completion': 'completed an I/O twice', crash: 'crashed its VM',
+  hang: 'hung its VM', oom: 'ran its VM out of memory', open: 'failed open()', close: 'failed close()', event: 'failed a disk event',
 }
 
 const CAPS: Record<FilterClass, string> = {

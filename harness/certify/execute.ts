@@ -42,6 +42,7 @@ export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOp
       ...(outcome.message !== undefined ? { message: outcome.message } : {}),
       ...(evidence !== undefined ? { evidence } : {}),
       ...(outcome.status === 'passed' && outcome.marginal === true ? { marginal: true } : {}),
+      ...((outcome.status === 'failed' || outcome.status === 'errored') && outcome.cause !== undefined ? { cause: outcome.cause } : {}),
     }
     const artifacts = outcome.status === 'passed' || outcome.status === 'failed' ? outcome.artifacts : undefined
     return artifacts ? { result, artifacts } : { result }
@@ -55,21 +56,30 @@ export async function executeCheck(def: CheckDef, subject: SubjectData, o: RunOp
   const ctx = new CheckContext(def.id, seed, subject, o)
   const budget = o.checkRunMs ?? def.timeoutMs ?? DEFAULT_TIMEOUT_MS
   let timer: ReturnType<typeof setTimeout> | undefined
+  let outcome: CheckOutcome
   try {
-    const outcome = await Promise.race([
+    outcome = await Promise.race([
       def.run(ctx),
       new Promise<CheckOutcome>(resolve => {
         timer = setTimeout(() => resolve({ status: 'failed', message: `the check did not finish within ${budget / 1000} s: the filter hangs or is far too slow`, evidence: { budgetMs: budget } }), budget)
       }),
     ])
-    return done(outcome, ctx)
   } catch (e) {
-    if (e instanceof CheckFailure) return done({ status: 'failed', message: e.message, evidence: e.evidence }, ctx)
-    if (isIofError(e) && FILTER_FAULTS.has(e.code)) return done({ status: 'failed', message: e.message, evidence: { code: e.code, ...e.details } }, ctx)
-    const err = e as Error
-    return done({ status: 'errored', message: `the harness failed: ${err?.message ?? String(e)}`, evidence: { stack: String(err?.stack ?? '').split('\n').slice(0, 6) } }, ctx)
+    if (e instanceof CheckFailure) outcome = { status: 'failed', message: e.message, evidence: e.evidence, ...(e.likelyCause !== undefined ? { cause: e.likelyCause } : {}) }
+    else if (isIofError(e) && FILTER_FAULTS.has(e.code)) outcome = { status: 'failed', message: e.message, evidence: { code: e.code, ...e.details } }
+    else {
+      const err = e as Error
+      outcome = { status: 'errored', message: `the harness failed: ${err?.message ?? String(e)}`, evidence: { stack: String(err?.stack ?? '').split('\n').slice(0, 6) } }
+    }
   } finally {
     clearTimeout(timer)
-    await ctx.dispose()
   }
+  const checked = done(outcome, ctx)
+  await ctx.dispose()
+  if (outcome.status !== 'failed' && outcome.status !== 'errored') return checked
+  // the filter's own words about what went wrong, read after teardown so its last ones are in
+  const { logs, dropped } = ctx.filterLogs()
+  const cause = checked.result.cause ?? (def.suite === 'isolation' ? undefined : ctx.faultCause())
+  const result: CheckResult = { ...checked.result, ...(cause !== undefined ? { cause } : {}), ...(logs.length > 0 ? { logs } : {}), ...(dropped > 0 ? { logsDropped: dropped } : {}) }
+  return checked.artifacts !== undefined ? { result, artifacts: checked.artifacts } : { result }
 }

@@ -30,9 +30,9 @@ export interface CheckMeta {
  */
 export type CheckOutcome =
   | { readonly status: 'passed'; readonly message?: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts; readonly marginal?: boolean }
-  | { readonly status: 'failed'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts }
+  | { readonly status: 'failed'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts; readonly cause?: string }
   | { readonly status: 'skipped'; readonly message: string; readonly evidence?: Record<string, unknown> }
-  | { readonly status: 'errored'; readonly message: string; readonly evidence?: Record<string, unknown> }
+  | { readonly status: 'errored'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly cause?: string }
 
 /** Figures a check contributes to the report beside its result. */
 export interface CheckArtifacts {
@@ -50,9 +50,13 @@ export interface CheckDef extends CheckMeta {
 
 /** A violation found by a check: thrown from helpers, turned into a `failed` outcome. */
 export class CheckFailure extends Error {
-  constructor(message: string, readonly evidence: Record<string, unknown> = {}) {
+  /** What the check's observations point to, when it can tell (the report's `cause`). */
+  readonly likelyCause: string | undefined
+
+  constructor(message: string, readonly evidence: Record<string, unknown> = {}, likelyCause?: string) {
     super(message)
     this.name = 'CheckFailure'
+    this.likelyCause = likelyCause
   }
 }
 

@@ -175,8 +175,13 @@ async function runOne(
           const def = defs.get(m.result.id)
           if (def === undefined || executed.has(def.id)) return { kind: 'garbage', why: `a result for ${m.result.id}, which it was not given or already reported` }
           inflight.delete(def.id)
-          const { status, durationMs, message, evidence } = m.result
-          record(def, { status, durationMs, ...(message !== undefined ? { message } : {}), ...(evidence !== undefined ? { evidence } : {}) }, status === 'passed' || status === 'failed' ? m.artifacts : undefined)
+          const { status, durationMs, message, evidence, cause, logs, logsDropped } = m.result
+          // what explains a failure (the likely cause, the filter's own log lines) is kept only on one
+          const explained = status === 'failed' || status === 'errored'
+          record(def, {
+            status, durationMs, ...(message !== undefined ? { message } : {}), ...(evidence !== undefined ? { evidence } : {}),
+            ...(explained && cause !== undefined ? { cause } : {}), ...(explained && logs !== undefined ? { logs } : {}), ...(explained && logsDropped !== undefined ? { logsDropped } : {}),
+          }, status === 'passed' || status === 'failed' ? m.artifacts : undefined)
           return undefined
         }
         case 'bench':

@@ -66,6 +66,8 @@ export class Host {
   readonly filters = new Map<string, InstalledFilter>()
   readonly daemons = new Map<string, DaemonHost>()
   readonly vms = new Map<string, Vm>()
+  /** Every VM object this host made, removed and migrated-away ones included (their logs stay readable). */
+  readonly vmHistory: Vm[] = []
   readonly faults: HostFault[] = []
   readonly daemonLogs: LogEntry[] = []
   readonly daemonStops: { filter: string; report: DaemonStopReport }[] = []
@@ -112,6 +114,7 @@ export class Host {
     this.wasPoweredOn = []
     for (const v of st.vms) {
       const vm = new Vm(v.name, this.services())
+      this.vmHistory.push(vm)
       for (const d of v.disks) {
         const disk: VmDisk = {
           id: d.id,
@@ -297,6 +300,7 @@ export class Host {
   createVm(name: string): Vm {
     if (this.cluster.findVm(name) !== undefined) throw VmExists({ vm: name })
     const vm = new Vm(name, this.services())
+    this.vmHistory.push(vm)
     this.vms.set(name, vm)
     this.save()
     return vm

@@ -24,6 +24,8 @@ class WriteBack implements FilterInstance {
   /** I/O waiting to be passed down: later ones queue behind it, so none overtakes another. */
   private waiting = 0
   private passed: Promise<unknown> = Promise.resolve()
+  /** Flushes it completed itself, for its close-time log line. */
+  private flushes = 0
 
   constructor(private readonly disk: DiskContext) {}
 
@@ -40,6 +42,7 @@ class WriteBack implements FilterInstance {
         // held data goes first, so the unmap comes after it
         return this.passInOrder(() => this.writeBack())
       case 'flush':
+        this.flushes++
         return COMPLETE
     }
   }
@@ -84,6 +87,7 @@ class WriteBack implements FilterInstance {
   }
 
   close(): Promise<void> {
+    this.disk.log.info(`closing: ${this.flushes} flushes completed from the cache, ${this.held.length} writes held`)
     return this.writeBack()
   }
 }
