@@ -83,6 +83,22 @@ test('the null device measures the path alone and refuses jobs that verify data'
   }
 })
 
+test('a job file that includes a file that is not a job file: exit 2, the file and line named, nothing of it shown', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-bench-cli-'))
+  try {
+    const secret = path.join(dir, 'shadow')
+    fs.writeFileSync(secret, 'root:$y$j9T$SECRETSALT$SECRETHASH:19000:0:99999:7:::\n')
+    const job = path.join(dir, 'inc.fio')
+    fs.writeFileSync(job, `[inc]\nrw=randread\ninclude ${secret}\n`)
+    const r = await node([MAIN, 'bench', '--job', job, '--runtime', '0.2'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal(r.stderr, `iofcert bench: ${secret}:1: not a fio option line, and an included file holds fio options only (included from ${job}:3; the line is not shown)\n`)
+    assert.ok(!r.stdout.includes('SECRET') && !r.stderr.includes('SECRET'))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('a verify job on a file device through the cache filter finds a corruption injected into the image', async () => {
   const c = await Cluster.create({ ioTimeoutMs: 30_000 })
   try {
@@ -202,6 +218,10 @@ test('a filter that kills its VM\'s worker mid-run is a result: the baseline is 
     const r = await node([MAIN, 'bench', pkg.path, '--runtime', '0.5', '--json', path.join(s.dir, 'out.json')])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stdout, /job randrw-70-30: crashed: VM "vm1" I\/O worker failed: .*crasher kills its worker/)
+    // the table compares each direction with its baseline, in labels that give the sign's meaning
+    assert.match(r.stdout, /baseline IOPS\s*│\s*IOPS vs no filter\s*│\s*p99 vs no filter/)
+    assert.ok(!r.stdout.includes('overhead'))
+    assert.match(r.stdout, /randrw-70-30\s*│\s*read\s*│.*│\s*[\d,]+\s*│\s*–\s*│\s*–\s*│/)
     assert.match(r.stdout, /filter profile \(tinybench, in the VM worker\): not measured \(the VM's worker failed during the profile/)
     const doc = parseFioJson(fs.readFileSync(path.join(s.dir, 'out.json'), 'utf8'))
     const job = doc.jobs[0]!

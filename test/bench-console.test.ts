@@ -6,14 +6,23 @@ import type { GeneratorResult } from '../harness/bench/generator.js'
 import { LatencyHistogram } from '../harness/bench/histogram.js'
 import { parseJobText } from '../harness/bench/jobfile.js'
 
-function result(reads: number, writes: number, latNs: number): GeneratorResult {
-  const dir = (n: number) => {
+/** One VM's result: `reads` and `writes` 4 KiB I/Os in one second, each direction at its own latency. */
+function result(reads: number, writes: number, latNs: number, writeLatNs = latNs): GeneratorResult {
+  const dir = (n: number, ns: number) => {
     const h = new LatencyHistogram()
-    for (let i = 0; i < n; i++) h.record(latNs)
+    for (let i = 0; i < n; i++) h.record(ns)
     return { ioBytes: n * 4096, totalIos: n, errors: 0, runtimeMs: 1000, iops: n, bwBytes: n * 4096, latency: h.toJSON(), minNs: h.minNs, maxNs: h.maxNs, meanNs: h.meanNs, stddevNs: 0 }
   }
-  return { status: 'ok', seed: 1, runtimeMs: 1000, read: dir(reads), write: dir(writes), maxInflight: 1, spuriousCompletions: 0, verify: null }
+  return { status: 'ok', seed: 1, runtimeMs: 1000, read: dir(reads, latNs), write: dir(writes, writeLatNs), maxInflight: 1, spuriousCompletions: 0, verify: null }
 }
+
+/** The table's lines of cells (header first), each cell trimmed. */
+function cells(table: string): string[][] {
+  return table.split('\n').map((l) => l.split('│').map((c) => c.trim()).filter((c) => c !== '')).filter((r) => r.length > 2)
+}
+
+/** The table's data rows. */
+const rows = (table: string): string[][] => cells(table).slice(1)
 
 const spec = parseJobText('[randrw-70]\nrw=randrw\nrwmixread=70\n', { file: 'j.fio', env: {} })[0]!
 
@@ -28,11 +37,43 @@ test('one row per job and direction with IOPS, MB/s and latency percentiles in �
   assert.ok(!out.includes('\u001b['), 'no colour by default')
 })
 
-test('baseline and overhead columns appear when a package was benchmarked', () => {
-  const doc = toFioJson([{ spec, device: 'memory', chain: ['cache'], vms: [result(800, 200, 12_000)], baseline: [result(1000, 250, 10_000)] }], { version: '0' })
+test('with a baseline, each direction shows the filtered side\'s change vs its own no-filter direction, signed as the metric moved', () => {
+  // the filter costs reads 10 % of their IOPS and 20 % on p99, writes 40 % and 200 %
+  const doc = toFioJson([{ spec, device: 'memory', chain: ['cache'], vms: [result(900, 150, 12_000, 30_000)], baseline: [result(1000, 250, 10_000)] }], { version: '0' })
+  // the JSON keeps its own convention: one figure for the job, positive = slower
+  assert.ok(doc.jobs[0]!.iofcert.overhead!.iopsPct > 0 && doc.jobs[0]!.iofcert.overhead!.p99Pct > 0)
   const out = renderBenchTable(parseFioJson(JSON.stringify(doc)))
-  assert.ok(out.includes('baseline IOPS') && out.includes('overhead IOPS') && out.includes('overhead p99'))
-  assert.match(out, /1,000 .* \+20\.0% .* \+\d+\.\d%/)
+  const head = cells(out)[0]!
+  assert.deepEqual(head.slice(-3), ['baseline IOPS', 'IOPS vs no filter', 'p99 vs no filter'])
+  assert.ok(!out.includes('overhead'), 'no label of the old sign convention')
+  const [read, write] = rows(out).filter((r) => r[0] === 'randrw-70')
+  assert.deepEqual(read!.slice(0, 3), ['randrw-70', 'read', '900'])
+  assert.deepEqual(read!.slice(-3).map((c) => c.replace(/\s/g, '')), ['1,000', '\u221210.0%', '+20.0%'])
+  assert.deepEqual(write!.slice(0, 3), ['randrw-70', 'write', '150'])
+  assert.deepEqual(write!.slice(-3).map((c) => c.replace(/\s/g, '')), ['250', '\u221240.0%', '+200.0%'])
+})
+
+test('a faster filtered side reads +, an unchanged one ±, and a side that measured nothing –', () => {
+  const faster = toFioJson([{ spec, device: 'memory', chain: ['cache'], vms: [result(1100, 250, 8_000)], baseline: [result(1000, 250, 10_000)] }], { version: '0' })
+  const [read, write] = rows(renderBenchTable(parseFioJson(JSON.stringify(faster))))
+  assert.deepEqual(read!.slice(-2).map((c) => c.replace(/\s/g, '')), ['+10.0%', '\u221220.0%'])
+  assert.deepEqual(write!.slice(-2).map((c) => c.replace(/\s/g, '')), ['\u00b10.0%', '\u221220.0%'])
+  const crashed: GeneratorResult = { ...result(0, 0, 0), status: 'crashed', message: 'VM "vm1" I/O worker failed' }
+  const doc = toFioJson([{ spec, device: 'memory', chain: ['cache'], vms: [crashed], baseline: [result(1000, 250, 10_000)] }], { version: '0' })
+  const out = rows(renderBenchTable(parseFioJson(JSON.stringify(doc))))
+  assert.equal(out.length, 2, 'both directions show beside their baseline')
+  for (const r of out) assert.deepEqual(r.slice(-2), ['–', '–'])
+  assert.deepEqual(out.map((r) => r.at(-3)), ['1,000', '250'])
+})
+
+test('MB/s keeps two significant digits below 1 MB/s, so a low-rate job does not read 0.0', () => {
+  const doc = toFioJson([{ spec, device: 'memory', chain: [], vms: [result(100, 10, 25_000)] }], { version: '0' })
+  const [read, write] = rows(renderBenchTable(parseFioJson(JSON.stringify(doc))))
+  // 100 × 4096 B/s and 10 × 4096 B/s
+  assert.equal(read![3], '0.41')
+  assert.equal(write![3], '0.041')
+  const fast = toFioJson([{ spec, device: 'memory', chain: [], vms: [result(700_000, 300_000, 25_000)] }], { version: '0' })
+  assert.deepEqual(rows(renderBenchTable(parseFioJson(JSON.stringify(fast)))).map((r) => r[3]), ['2,867.2', '1,228.8'])
 })
 
 test('a fio comparison adds fio\'s IOPS and our ratio, adding up fio\'s copies of a job', () => {

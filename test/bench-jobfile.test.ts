@@ -242,18 +242,88 @@ test('include pulls options into the section, relative to the including file', (
 
   fs.writeFileSync(path.join(dir, 'bad.fio'), '[job]\ninclude sub/bogus.fio\n')
   fs.writeFileSync(path.join(dir, 'sub', 'bogus.fio'), 'bs=4k\nnot_an_option=1\n')
-  throwsJob(() => parseJobFile(path.join(dir, 'bad.fio')), BenchErrorCode.JobUnknownOption, /sub[/\\]bogus\.fio:2: "not_an_option"/)
+  const bogus = throwsJob(() => parseJobFile(path.join(dir, 'bad.fio')), BenchErrorCode.JobInclude, /sub[/\\]bogus\.fio:2: not a fio option line.*included from .*bad\.fio:2/)
+  assert.ok(!bogus.message.includes('not_an_option'), 'the line is not quoted')
+  fs.writeFileSync(path.join(dir, 'badvalue.fio'), '[job]\ninclude sub/badvalue.fio\n')
+  fs.writeFileSync(path.join(dir, 'sub', 'badvalue.fio'), 'bs=4k\nsize=1.5m\n')
+  throwsJob(() => parseJobFile(path.join(dir, 'badvalue.fio')), BenchErrorCode.JobBadValue, /sub[/\\]badvalue\.fio:2: size=1\.5m/)
 
   fs.writeFileSync(path.join(dir, 'loop.fio'), '[job]\ninclude loop.fio\n')
   throwsJob(() => parseJobFile(path.join(dir, 'loop.fio')), BenchErrorCode.JobInclude, /include cycle/)
   fs.writeFileSync(path.join(dir, 'sections.fio'), '[job]\ninclude sub/with-section.fio\n')
   fs.writeFileSync(path.join(dir, 'sub', 'with-section.fio'), '[other]\n')
-  throwsJob(() => parseJobFile(path.join(dir, 'sections.fio')), BenchErrorCode.JobInclude, /with-section\.fio:1: sections are not allowed/)
+  const section = throwsJob(() => parseJobFile(path.join(dir, 'sections.fio')), BenchErrorCode.JobInclude, /with-section\.fio:1: sections are not allowed/)
+  assert.ok(!section.message.includes('[other]'))
   fs.writeFileSync(path.join(dir, 'outside.fio'), 'include sub/common.fio\n[job]\n')
   throwsJob(() => parseJobFile(path.join(dir, 'outside.fio')), BenchErrorCode.JobSyntax, /outside\.fio:1: include outside of a \[section\]/)
   fs.writeFileSync(path.join(dir, 'missing.fio'), '[job]\ninclude nowhere.fio\n')
   throwsJob(() => parseJobFile(path.join(dir, 'missing.fio')), BenchErrorCode.JobRead, /missing\.fio:2: cannot read included file nowhere\.fio/)
   fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('an include of a file that is not a job file names it and the line, never its text', () => {
+  const dir = scratchDir()
+  try {
+    // stand-ins for /etc/shadow, /etc/hostname, a credentials file: the first text after comments
+    // that is not a fio option decides, wherever it is
+    const files: Record<string, [string, number]> = {
+      'shadow': ['root:$y$j9T$SECRETSALT$SECRETHASH:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n', 1],
+      'hostname': ['secrethost\n', 1],
+      'credentials': ['# keys\n\nbs=4k\ntoken = SECRETTOKEN\n', 4],
+      'spaced': ['iodepth=4\nSECRET WORDS here\n', 2],
+    }
+    for (const [name, [content, line]] of Object.entries(files)) {
+      const target = path.join(dir, name)
+      fs.writeFileSync(target, content)
+      fs.writeFileSync(path.join(dir, 'job.fio'), `[global]\nbs=4k\n[job]\ninclude ${target}\n`)
+      const e = throwsJob(() => parseJobFile(path.join(dir, 'job.fio')), BenchErrorCode.JobInclude, new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}: not a fio option line`))
+      assert.equal(e.file, target)
+      assert.equal(e.line, line)
+      assert.match(e.message, /included from .*job\.fio:4; the line is not shown/)
+      for (const secret of ['SECRET', 'secret', 'root', 'token', '$y$']) assert.ok(!e.message.includes(secret), `${name}: ${e.message}`)
+    }
+    // the real system files, where they exist: their content never shows
+    for (const sys of ['/etc/passwd', '/etc/shadow', '/etc/hostname']) {
+      if (!fs.existsSync(sys)) continue
+      fs.writeFileSync(path.join(dir, 'job.fio'), `[job]\ninclude ${sys}\n`)
+      let message = ''
+      try {
+        parseJobFile(path.join(dir, 'job.fio'))
+      } catch (err) {
+        message = (err as Error).message
+      }
+      assert.ok(message !== '', `${sys} is refused`)
+      let first = ''
+      try {
+        first = fs.readFileSync(sys, 'utf8').split('\n')[0]!.trim()
+      } catch {
+        // unreadable here: the error says so, which shows nothing of it
+      }
+      if (first.length >= 4) assert.ok(!message.includes(first), `${sys}: ${message}`)
+    }
+    // a device or a pipe is not a job file (and /dev/zero would never end)
+    fs.writeFileSync(path.join(dir, 'job.fio'), '[job]\ninclude /dev/null\n')
+    throwsJob(() => parseJobFile(path.join(dir, 'job.fio')), BenchErrorCode.JobRead, /job\.fio:2: cannot read included file \/dev\/null: not a regular file/)
+    throwsJob(() => parseJobFile('/dev/null'), BenchErrorCode.JobRead, /^\/dev\/null: cannot read job file: not a regular file/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a job file whose text does not open with a [section] is not quoted either', () => {
+  const dir = scratchDir()
+  try {
+    const file = path.join(dir, 'passwd')
+    fs.writeFileSync(file, '# accounts\nroot:x:0:0:SECRET:/root:/bin/bash\n')
+    const e = throwsJob(() => parseJobFile(file), BenchErrorCode.JobSyntax, /passwd:2: not a job file: this line is neither a \[section\] nor a fio option/)
+    assert.ok(!e.message.includes('SECRET') && !e.message.includes('root'))
+    const header = throwsJob(() => text('[SECRET\n'), BenchErrorCode.JobSyntax, /job\.fio:1: malformed section header/)
+    assert.ok(!header.message.includes('SECRET'))
+    const spaced = throwsJob(() => text('[job]\nSECRET WORDS\n'), BenchErrorCode.JobSyntax, /job\.fio:2: not an option line/)
+    assert.ok(!spaced.message.includes('SECRET'))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('${VAR} expands from the environment; an unset one is named when it breaks a value', () => {
@@ -276,7 +346,7 @@ test('command-line overrides: --runtime replaces the file runtime and makes the 
 })
 
 test('structural errors are located', () => {
-  throwsJob(() => text('rw=read\n[job]\n'), BenchErrorCode.JobSyntax, /job\.fio:1: option outside of a \[section\]/)
+  throwsJob(() => text('rw=read\n[job]\n'), BenchErrorCode.JobSyntax, /job\.fio:1: option rw outside of a \[section\]/)
   throwsJob(() => text('[job\n'), BenchErrorCode.JobSyntax, /job\.fio:1: malformed section header/)
   throwsJob(() => text('[global]\nbs=4k\n'), BenchErrorCode.JobNoJobs, /^job\.fio: no job section/)
   throwsJob(() => parseJobFile('/nonexistent/x.fio'), BenchErrorCode.JobRead, /cannot read job file/)

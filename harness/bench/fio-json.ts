@@ -382,7 +382,8 @@ function readJob(j: unknown, i: number): JobSummary {
   return out
 }
 
-function readDirection(d: unknown): DirectionSummary {
+/** Reads one direction block of fio's layout (a job's `read`, or a block of `iofcert.baseline`). */
+export function readDirection(d: unknown): DirectionSummary {
   const o = isObject(d) ? d : {}
   const lat = isObject(o.lat_ns) ? o.lat_ns : {}
   const clat = isObject(o.clat_ns) ? o.clat_ns : {}

@@ -7,6 +7,11 @@
  * included file holds options only), and `${VAR}` expanded from the environment. Where fio is
  * lenient in ways that change a benchmark silently, this parser stops with a located error
  * instead (see README.md, "Differences from fio").
+ *
+ * Errors quote a file's text only where it is a fio option line. A file that is not a job file
+ * (a job file opens with a `[section]`; an included file holds nothing but option lines,
+ * comments and includes) is refused by its name and line number alone, so `include /etc/shadow`
+ * cannot show what the file holds.
  */
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -147,11 +152,32 @@ export const FIO_DEFAULT_SEED = 0x89
 
 const OVERRIDE_FILE = '<command line>'
 
+/** The largest job file or included file read (real ones are a few hundred bytes). */
+const MAX_JOB_FILE_BYTES = 1 << 20
+
+/**
+ * Reads a job file or an included one as text: a regular file (not a device or a pipe, which could
+ * be read forever) of at most MAX_JOB_FILE_BYTES. Throws the reason as a one-line Error.
+ */
+function readJobFileText(file: string): string {
+  const st = fs.statSync(file)
+  if (!st.isFile()) throw new Error(st.isDirectory() ? 'it is a directory' : 'not a regular file')
+  if (st.size > MAX_JOB_FILE_BYTES) throw new Error(`too large for a job file (${st.size} bytes; at most ${MAX_JOB_FILE_BYTES / 2 ** 20} MiB)`)
+  return fs.readFileSync(file, 'utf8')
+}
+
+/** Whether a (comment-stripped, trimmed, non-empty) line is `option` or `option=value` for a fio option. */
+function isOptionLine(line: string): boolean {
+  const eq = line.indexOf('=')
+  const word = (eq < 0 ? line : line.slice(0, eq)).trim()
+  return word !== '' && !/\s/.test(word) && (lookupOption(word) !== undefined || lookupEngineOption(word) !== undefined)
+}
+
 /** Reads and resolves a job file. Throws `JobFileError` (coded, located) on any problem. */
 export function parseJobFile(file: string, options: ParseOptions = {}): JobSpec[] {
   let text: string
   try {
-    text = fs.readFileSync(file, 'utf8')
+    text = readJobFileText(file)
   } catch (err) {
     throw new JobFileError(BenchErrorCode.JobRead, file, 0, `cannot read job file: ${(err as Error).message}`, { cause: err })
   }
@@ -223,9 +249,9 @@ class JobReader {
       const line = stripComment(lines[i]!).trim()
       if (line === '') continue
       if (line.startsWith('[')) {
-        if (nested) this.fail(BenchErrorCode.JobInclude, file, lineNo, `sections are not allowed in an included file: ${line}`)
+        // (an included file was checked whole before it is read: it has no section line)
         const m = /^\[([^\]]+)\]$/.exec(line)
-        if (!m) this.fail(BenchErrorCode.JobSyntax, file, lineNo, `malformed section header: ${line}`)
+        if (!m) this.fail(BenchErrorCode.JobSyntax, file, lineNo, 'malformed section header (a section line is [name] alone)')
         const name = m[1]!.trim()
         // fio treats every section whose name starts with "global" as a global section.
         if (name.startsWith('global')) {
@@ -243,7 +269,12 @@ class JobReader {
         this.include(inc[1]!.trim(), file, lineNo, includeDir, stack)
         continue
       }
-      if (this.current === null) this.fail(BenchErrorCode.JobSyntax, file, lineNo, `option outside of a [section]: ${line}`)
+      if (this.current === null) {
+        // before its first section a file has not shown it is a job file: its text is not quoted
+        if (!isOptionLine(line)) this.fail(BenchErrorCode.JobSyntax, file, lineNo, 'not a job file: this line is neither a [section] nor a fio option (a job file opens with a [section]; the line is not shown)')
+        const word = line.split('=', 1)[0]!.trim()
+        this.fail(BenchErrorCode.JobSyntax, file, lineNo, `option ${word} outside of a [section]`)
+      }
       this.current.push(this.entry(line, file, lineNo))
     }
   }
@@ -260,18 +291,36 @@ class JobReader {
     if (chain.includes(real)) this.fail(BenchErrorCode.JobInclude, file, line, `include cycle: ${[...chain, real].map((p) => path.basename(p)).join(' → ')}`)
     let text: string
     try {
-      text = fs.readFileSync(real, 'utf8')
+      text = readJobFileText(real)
     } catch (err) {
       this.fail(BenchErrorCode.JobRead, file, line, `cannot read included file ${target}: ${(err as Error).message}`)
     }
+    this.checkIncluded(text, found, `${file}:${line}`)
     this.read(text, found, path.dirname(real), chain)
+  }
+
+  /**
+   * An included file is read only when every line is a fio option, a comment or an include: any
+   * other file (a system file, a whole job file) is refused by its name and line number, with
+   * what is wrong but never the line itself.
+   */
+  private checkIncluded(text: string, file: string, from: string): void {
+    const lines = text.split(/\r?\n/)
+    for (let i = 0; i < lines.length; i++) {
+      const line = stripComment(lines[i]!).trim()
+      if (line === '' || /^include\s+\S/.test(line) || isOptionLine(line)) continue
+      const what = line.startsWith('[')
+        ? 'sections are not allowed in an included file'
+        : 'not a fio option line, and an included file holds fio options only'
+      this.fail(BenchErrorCode.JobInclude, file, i + 1, `${what} (included from ${from}; the line is not shown)`)
+    }
   }
 
   private entry(line: string, file: string, lineNo: number): Entry {
     const eq = line.indexOf('=')
     const word = (eq < 0 ? line : line.slice(0, eq)).trim()
     const rawValue = eq < 0 ? null : line.slice(eq + 1).trim()
-    if (word === '' || /\s/.test(word)) this.fail(BenchErrorCode.JobSyntax, file, lineNo, `not an option line: ${line}`)
+    if (word === '' || /\s/.test(word)) this.fail(BenchErrorCode.JobSyntax, file, lineNo, 'not an option line: an option is name=value, or a flag\'s name alone')
     const unset: string[] = []
     const value = rawValue === null ? null : expand(rawValue, this.env, unset)
     return makeEntry(word, value, file, lineNo, unset)
