@@ -219,3 +219,12 @@ test('sequential: the time running out takes the last look early; stopEarly ends
   assert.equal(o.judgement, 'fail')
   assert.equal(o.rounds, 2)
 })
+
+test('a paced side reports its throughput: 100 IOPS of 4 KiB is 0.41 MB/s, not 0', async () => {
+  const { pacedSliceStats } = await import('../harness/bench/engine.js')
+  const latency = new LatencyHistogram().toJSON()
+  const slice = (seconds: number) => ({ issued: 100 * seconds, completed: 100 * seconds, bytes: 100 * seconds * 4096, errors: 0, firstError: null, late: 0, seconds, latency })
+  const s = pacedSliceStats('filtered', [[slice(1)], [slice(2)]])
+  assert.equal(Math.round(s.iops), 100)
+  assert.equal(s.mbps.toFixed(3), '0.410')
+})

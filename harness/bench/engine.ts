@@ -381,6 +381,8 @@ export function pacedSliceStats(label: string, slices: readonly (readonly PacedR
     for (const res of results) {
       r.ios += res.completed
       r.rate += res.completed / res.seconds
+      r.bytes += res.bytes
+      r.bw += res.bytes / res.seconds
       r.errors += res.errors
       r.hist.merge(res.latency)
       late += res.late

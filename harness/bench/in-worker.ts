@@ -31,6 +31,8 @@ export interface PacedOptions {
 export interface PacedResult {
   readonly issued: number
   readonly completed: number
+  /** Bytes of the completed I/Os. */
+  readonly bytes: number
   readonly errors: number
   readonly firstError: string | null
   /** I/Os that could not be issued on time because maxInflight were in flight. */
@@ -82,7 +84,7 @@ function runPaced(handle: WorkerDiskHandle, o: PacedOptions): Promise<PacedResul
     const finish = () => {
       if (timer !== null) clearInterval(timer)
       timer = null
-      resolve({ issued, completed, errors, firstError, late, seconds: (performance.now() - start) / 1000, latency: hist.toJSON() })
+      resolve({ issued, completed, bytes: completed * o.bs, errors, firstError, late, seconds: (performance.now() - start) / 1000, latency: hist.toJSON() })
     }
     const submit = handle.submitter((tag, error) => {
       const t = performance.now()
