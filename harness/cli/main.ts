@@ -11,6 +11,7 @@ import { registerReportCommands } from './reports.js'
 import { registerDemoCommand } from './demo.js'
 import { registerCertifyCommand } from './certify.js'
 import { registerBenchCommand } from './bench.js'
+import { registerInitCommand } from './init.js'
 import { TOOL_VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerCertifyCommand(program)
   registerBenchCommand(program)
   registerDemoCommand(program)
+  registerInitCommand(program)
   registerPackageCommands(program)
   registerClusterCommands(program)
   registerReportCommands(program)
