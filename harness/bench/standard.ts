@@ -14,6 +14,7 @@
  *
  *   node dist/harness/bench/standard.js [--runtime <s>] [--reps <n>] [--ramp <s>] [--json <file|->]
  */
+import { fmtPct } from '../../reports/html-kit.js'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -131,11 +132,11 @@ async function main(): Promise<void> {
   const doc = { tool: 'iofcert', runtimeS: runtime, rampS: ramp, reps, queueDepth: 32, sizeBytes: CAPACITY, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, node: process.version, fio: fioVersion, workloads: rows, targets, errors }
 
   const style = { head: [], border: [] }
-  const pathTable = new Table({ head: ['null device (I/O path)', 'IOPS 0 filters', 'IOPS 3 pass-through', 'cost of 3', 'fio null IOPS', 'ours / fio null', 'p99 µs 0', 'p99 µs 3'], style })
-  const memTable = new Table({ head: ['memory device (data kept)', 'IOPS 0 filters', 'IOPS 3 pass-through', 'cost of 3', 'fio mmap IOPS', 'ours / fio mmap', 'ours / fio null', 'p99 µs 0'], style })
+  const pathTable = new Table({ head: ['null device (I/O path)', 'IOPS 0 filters', 'IOPS 3 pass-through', 'IOPS 3 vs 0', 'fio null IOPS', 'ours / fio null', 'p99 µs 0', 'p99 µs 3'], style })
+  const memTable = new Table({ head: ['memory device (data kept)', 'IOPS 0 filters', 'IOPS 3 pass-through', 'IOPS 3 vs 0', 'fio mmap IOPS', 'ours / fio mmap', 'ours / fio null', 'p99 µs 0'], style })
   for (const r of rows as { workload: string; null: DeviceRow; memory: DeviceRow; fio: { null: number | null; mmap: number | null }; ratios: Record<string, number | null> }[]) {
-    pathTable.push([r.workload, r.null.iops0, r.null.iops3, `${r.null.costOf3PassThroughPct}%`, r.fio.null ?? '–', r.ratios.nullToFioNull ?? '–', r.null.p99us0, r.null.p99us3].map(String))
-    memTable.push([r.workload, r.memory.iops0, r.memory.iops3, `${r.memory.costOf3PassThroughPct}%`, r.fio.mmap ?? '–', r.ratios.memoryToFioMmap ?? '–', r.ratios.memoryToFioNull ?? '–', r.memory.p99us0].map(String))
+    pathTable.push([r.workload, r.null.iops0, r.null.iops3, fmtPct(-r.null.costOf3PassThroughPct), r.fio.null ?? '–', r.ratios.nullToFioNull ?? '–', r.null.p99us0, r.null.p99us3].map(String))
+    memTable.push([r.workload, r.memory.iops0, r.memory.iops3, fmtPct(-r.memory.costOf3PassThroughPct), r.fio.mmap ?? '–', r.ratios.memoryToFioMmap ?? '–', r.ratios.memoryToFioNull ?? '–', r.memory.p99us0].map(String))
   }
   say(`${pathTable.toString()}\n${memTable.toString()}\n`)
   const yes = (b: boolean | null) => (b === null ? 'not measured (no fio)' : b ? 'met' : 'NOT met')
