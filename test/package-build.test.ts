@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { chmod, link, readFile, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
@@ -183,7 +184,7 @@ describe('build refusals', () => {
     await assert.rejects(readPrivateKey(join(s.dir, 'none.pem')), codeOf('KeyInvalid'))
   })
 
-  it('leaves class, ABI and module checks to install and certification', async () => {
+  it('without check, leaves class, ABI and module checks to install and certification', async () => {
     const dir = await writeFilterDir(s, 'f', {
       descriptor: metadata({ class: 'encryption', abiVersion: 7 }),
       source: 'this is not even JavaScript',
@@ -191,6 +192,24 @@ describe('build refusals', () => {
     const built = await buildPackage(dir, { out: join(s.dir, 'x.tgz') })
     assert.equal(built.descriptor.class, 'encryption')
     assert.equal(built.descriptor.abiVersion, 7)
+  })
+
+  it('with check, refuses a module certification would refuse, before anything is written', async () => {
+    const dir = await writeFilterDir(s, 'f', { descriptor: metadata({ acceptanceLevel: 'CommunitySupported' }), module: { policySchema: "{ type: 'object', required: ['site'] }" } })
+    await assert.rejects(buildPackage(dir, { check: true, out: join(s.dir, 'x.tgz') }), (err: unknown) => {
+      assert.ok(isIofError(err, 'PackageRefused'), String(err))
+      assert.equal(err.exitCode, 1)
+      assert.match(err.message, /^ACME_cdp_1\.2\.0 would fail certification: package\.policy-schema: the default policy does not validate against policySchema: \/ must have required property 'site'$/)
+      return true
+    })
+    assert.equal(existsSync(join(s.dir, 'x.tgz')), false)
+  })
+
+  it('with check, builds the same bytes as without', async () => {
+    const dir = await writeFilterDir(s, 'f')
+    const checked = await buildPackage(dir, { check: true, out: join(s.dir, 'a.tgz') })
+    const unchecked = await buildPackage(dir, { out: join(s.dir, 'b.tgz') })
+    assert.equal(checked.sha256, unchecked.sha256)
   })
 })
 

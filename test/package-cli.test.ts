@@ -52,14 +52,38 @@ describe('iofcert package', () => {
     assert.ok(existsSync(out))
     assert.match(run.stdout, /ACME_cdp_1\.2\.0/)
     assert.match(run.stdout, /signed by key [0-9a-f]{64}/)
+    assert.match(run.stdout, /^ {2}[\d.]+ (B|KiB) packed, [\d.]+ (B|KiB) unpacked, 3 files$/m)
     assert.match(run.stdout, /sha256 [0-9a-f]{64}/)
+    assert.equal(run.stderr, '')
   })
 
-  it('builds an unsigned package without --key', async () => {
+  it('builds an unsigned package without --key, warning when its level needs a signature', async () => {
     const dir = await writeFilterDir(s, 'f')
     const run = await iofcert('package', dir, '--out', join(s.dir, 'cdp.tgz'))
     assert.equal(run.exitCode, 0, run.stderr)
     assert.match(run.stdout, /unsigned/)
+    assert.match(run.stderr, /^iofcert package: warning: ACME_cdp_1\.2\.0 is unsigned, but acceptance level PartnerSupported requires a signature: hosts at their default level \(PartnerSupported\) refuse it/)
+    assert.equal(run.stderr.trimEnd().split('\n').length, 1)
+
+    const community = await writeFilterDir(s, 'g', { descriptor: metadata({ acceptanceLevel: 'CommunitySupported' }) })
+    const quiet = await iofcert('package', community, '--out', join(s.dir, 'community.tgz'))
+    assert.equal(quiet.exitCode, 0, quiet.stderr)
+    assert.equal(quiet.stderr, '')
+  })
+
+  it('refuses a package certification would refuse: one line, exit 1, nothing written', async () => {
+    const dir = await writeFilterDir(s, 'f', { descriptor: metadata({ class: 'encryption' }), module: { class: "'encryption'" } })
+    const run = await iofcert('package', dir, '--out', join(s.dir, 'x.tgz'))
+    assert.equal(run.exitCode, 1, run.stderr)
+    assert.equal(run.stderr, 'iofcert package: ACME_cdp_1.2.0 would fail certification: package.class-open: class encryption is not open to third parties; the open classes are replication, cache\n')
+    assert.equal(existsSync(join(s.dir, 'x.tgz')), false)
+  })
+
+  it('refuses a module that does not match its descriptor, with certification\'s message', async () => {
+    const dir = await writeFilterDir(s, 'f', { module: { name: "'cdq'" } })
+    const run = await iofcert('package', dir, '--out', join(s.dir, 'x.tgz'))
+    assert.equal(run.exitCode, 1, run.stderr)
+    assert.match(run.stderr, /^iofcert package: ACME_cdp_1\.2\.0 would fail certification: package\.abi: module name "cdq" differs from the descriptor's "cdp"\n$/)
   })
 
   it('refuses a directory without descriptor.json: one line, exit 2', async () => {

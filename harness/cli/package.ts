@@ -3,13 +3,13 @@
  */
 import type { Command } from 'commander'
 import { IofError } from '../framework/errors.js'
-import { buildPackage, filterId, fingerprint, generateKeyPair, readPrivateKey } from '../framework/package/index.js'
+import { PACKAGE_REFUSED, buildPackage, describeSize, filterId, fingerprint, generateKeyPair, readPrivateKey } from '../framework/package/index.js'
 
 /** Adds the `package` and `keygen` commands to `program`. */
 export function registerPackageCommands(program: Command): void {
   program
     .command('package')
-    .description('build a filter package (.tgz) from a directory holding descriptor.json and the files it lists')
+    .description('build a filter package (.tgz) from a directory holding descriptor.json, bundling its production dependencies; refuses what certification would refuse')
     .argument('<dir>', 'the filter directory')
     .option('--key <private.pem>', 'Ed25519 private key (PKCS#8 PEM) to sign with; unsigned without it')
     .option('--out <file.tgz>', 'the package to write (default: <vendor>_<name>_<version>.tgz here)')
@@ -17,12 +17,14 @@ export function registerPackageCommands(program: Command): void {
       await reportErrors(cmd, async () => {
         const keyPem = opts.key === undefined ? undefined : await readPrivateKey(opts.key)
         const built = await buildPackage(dir, {
+          check: true,
           ...(keyPem === undefined ? {} : { keyPem }),
           ...(opts.out === undefined ? {} : { out: opts.out }),
         })
         const sig = built.descriptor.signature
         const signedBy = sig === undefined ? 'unsigned' : `signed by key ${fingerprint(sig.publicKey)}`
-        write(cmd, `${built.path}\n  ${filterId(built.descriptor)} (${built.descriptor.class}, ${built.descriptor.acceptanceLevel}, ${signedBy})\n  sha256 ${built.sha256}\n`)
+        write(cmd, `${built.path}\n  ${filterId(built.descriptor)} (${built.descriptor.class}, ${built.descriptor.acceptanceLevel}, ${signedBy})\n  ${describeSize(built.size)}\n  sha256 ${built.sha256}\n`)
+        for (const warning of built.warnings) writeErr(cmd, `iofcert ${cmd.name()}: warning: ${warning}\n`)
       })
     })
 
@@ -38,11 +40,18 @@ export function registerPackageCommands(program: Command): void {
     })
 }
 
-/** Bad input is one clear line and exit code 2; anything else is a fault of the tool (3). */
+/**
+ * A package that certification or install would refuse is one line and exit code 1; bad input
+ * is one clear line and exit code 2; anything else is a fault of the tool (3).
+ */
 async function reportErrors(cmd: Command, run: () => Promise<void>): Promise<void> {
   try {
     await run()
   } catch (err) {
+    if (err instanceof IofError && err.code === PACKAGE_REFUSED) {
+      // a rule refused the package, not its usage: no hint about --help
+      cmd.showHelpAfterError(false).error(`iofcert ${cmd.name()}: ${err.message}`, { exitCode: 1, code: err.code })
+    }
     if (err instanceof IofError) cmd.error(`iofcert ${cmd.name()}: ${err.message}`, { exitCode: 2, code: err.code })
     cmd.error(`iofcert ${cmd.name()}: internal error: ${err instanceof Error ? err.message : String(err)}`, { exitCode: 3, code: 'iofcert.internal' })
   }
@@ -51,4 +60,9 @@ async function reportErrors(cmd: Command, run: () => Promise<void>): Promise<voi
 function write(cmd: Command, text: string): void {
   const out = cmd.configureOutput().writeOut ?? ((s: string) => process.stdout.write(s))
   out(text)
+}
+
+function writeErr(cmd: Command, text: string): void {
+  const err = cmd.configureOutput().writeErr ?? ((s: string) => process.stderr.write(s))
+  err(text)
 }

@@ -4,7 +4,9 @@
 export * from './descriptor.js'
 export { canonicalJson } from './canonical.js'
 export { fingerprint, generateKeyPair, readPrivateKey, signDescriptor, verifyDescriptorSignature, type KeyPairFiles, type SignatureCheck } from './keys.js'
-export { buildPackage, type BuildOptions, type BuiltPackage } from './build.js'
+export { buildPackage, describeSize, type BuildOptions, type BuiltPackage, type PackageSize } from './build.js'
+export { MANIFEST_FILE, selectFiles, type BundledPackage, type FileSelection } from './bundle.js'
+export { PACKAGE_REFUSED, preflightPackage } from './preflight.js'
 export { DESCRIPTOR_FILE, pathProblem, type RefusedEntry } from './paths.js'
 export * from './verify.js'
 export {
