@@ -45,6 +45,11 @@ async function json<T = any>(...args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T
 }
 
+/** `text` as a regular expression that matches it literally. */
+function esc(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
 function expectExit(r: Run, code: number, what: string): void {
   assert.equal(r.code, code, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
   if (code === 2) {
@@ -98,11 +103,14 @@ describe('iofcert cluster', () => {
 
       expectExit(await iofcert('cluster', 'policy', dir, 'create', 'protect', '--rule', 'cdp@REPLICATION'), 0, 'policy create')
       expectExit(await iofcert('cluster', 'policy', dir, 'apply', 'protect', 'vm1', 'd1'), 0, 'policy apply')
-      const inUse = await json<{ ok: boolean; hosts: { host: string; state: string; issue?: { issue: string; details: { disks: string[] } } }[] }>('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0')
+      // refused on esx2, so no host is changed
+      const inUse = await json<{ ok: boolean; refused: boolean; hosts: { host: string; state: string; issue?: { issue: string; details: { disks: string[] } } }[] }>('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0')
       assert.equal(inUse.ok, false)
-      assert.deepEqual(inUse.hosts.map(h => [h.host, h.state, h.issue?.issue ?? null, h.issue?.details.disks ?? null]), [['esx1', 'done', null, null], ['esx2', 'failed', 'FilterInUse', ['d1']], ['esx3', 'done', null, null]])
+      assert.equal(inUse.refused, true)
+      assert.deepEqual(inUse.hosts.map(h => [h.host, h.state, h.issue?.issue ?? null, h.issue?.details.disks ?? null]), [['esx1', 'unchanged', null, null], ['esx2', 'failed', 'FilterInUse', ['d1']], ['esx3', 'unchanged', null, null]])
+      assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED', 'INSTALLED']])
       expectExit(await iofcert('cluster', 'policy', dir, 'clear', 'vm1', 'd1'), 0, 'policy clear')
-      expectExit(await iofcert('cluster', 'resolve', dir, 'ACME_cdp_1.0.0'), 0, 'resolve the uninstall')
+      expectExit(await iofcert('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0'), 0, 'uninstall again')
       assert.deepEqual(await statuses(dir), [])
 
       const bad: [string[], RegExp][] = [
@@ -234,5 +242,124 @@ describe('iofcert cluster', () => {
     rmSync(hold)
     expectExit(await iofcert('cluster', 'resolve', dir, 'ACME_cdp_1.0.0'), 0, 'resolve')
     assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED']])
+  })
+
+  it('init shows in its help that --hosts is required, and refuses a missing or bad count in one line with exit 2', async () => {
+    const help = await iofcert('cluster', 'init', '--help')
+    expectExit(help, 0, 'init --help')
+    assert.match(help.stdout, /Usage: iofcert cluster init <dir> --hosts <N> \[options\]/)
+    assert.match(help.stdout, /--hosts <N> +\(required\) number of hosts, 1 to 64/)
+    assert.match((await iofcert('cluster', '--help')).stdout, /init \[options\] <dir> +create a cluster .*--hosts <N> is required/)
+
+    const dir = join(s.dir, 'c')
+    const cases: [string[], RegExp][] = [
+      [[], /required option '--hosts <N>' not specified/],
+      [['--hosts', 'three'], /option '--hosts <N>' argument 'three' is invalid\. Expected a whole number\./],
+      [['--hosts', '0'], /option '--hosts <N>' argument '0' is invalid\. A cluster has 1 to 64 hosts\./],
+      [['--hosts', '65'], /A cluster has 1 to 64 hosts/],
+    ]
+    for (const [extra, message] of cases) {
+      const r = await iofcert('cluster', 'init', dir, ...extra)
+      expectExit(r, 2, `init ${extra.join(' ')}`)
+      assert.match(r.stderr, message)
+      assert.equal(existsSync(join(dir, 'cluster.json')), false, 'no cluster made')
+    }
+    const bad = await iofcert('cluster', 'install', dir, 'x.tgz', '--timeout-ms', 'soon')
+    expectExit(bad, 2, 'install --timeout-ms soon')
+    assert.match(bad.stderr, /'--timeout-ms <ms>' argument 'soon' is invalid/)
+    expectExit(await iofcert('cluster', 'init', dir, '--hosts', '1'), 0, 'init --hosts 1')
+  })
+
+  it('resolve and issues find a failed install by the filter id, also when every host refused the package', async () => {
+    const cdp = await makePackage(s, { key })
+    const dir = join(s.dir, 'c')
+    expectExit(await iofcert('cluster', 'init', dir, '--hosts', '2'), 0, 'init')
+    // no host trusts the key: no host accepts the package, and the cluster has no id for it yet
+    const install = await iofcert('cluster', 'install', dir, cdp.tgz)
+    expectExit(install, 1, 'install no host trusts')
+    assert.match(install.stdout, /esx1 +failed +SignatureInvalid/)
+    assert.match(install.stdout, /esx2 +failed +SignatureInvalid/)
+    const issues = await json<{ host: string; issue: string }[]>('cluster', 'issues', dir, 'ACME_cdp_1.0.0')
+    assert.deepEqual(issues.map(i => [i.host, i.issue]), [['esx1', 'SignatureInvalid'], ['esx2', 'SignatureInvalid']])
+    expectExit(await iofcert('cluster', 'resolve', dir, 'ACME_cdp_1.0.0'), 1, 'resolve before the cause is gone')
+
+    expectExit(await iofcert('cluster', 'trust', dir, key.publicPath), 0, 'trust')
+    const resolved = await iofcert('cluster', 'resolve', dir, 'ACME_cdp_1.0.0')
+    expectExit(resolved, 0, 'resolve by the filter id')
+    assert.match(resolved.stdout, /^resolve ACME_cdp_1\.0\.0 from /)
+    assert.match(resolved.stdout, /esx1 +done +ACME_cdp_1\.0\.0 installed/)
+    assert.match(resolved.stdout, /esx2 +done +ACME_cdp_1\.0\.0 installed/)
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED']])
+    assert.deepEqual(await json('cluster', 'issues', dir), [])
+
+    // one host refuses a package the other installed: resolve by id retries that host only
+    expectExit(await iofcert('cluster', 'host', 'add', dir, 'esx3'), 1, 'a host that does not trust the key joins')
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED', 'INSTALL_ERROR']])
+    expectExit(await iofcert('cluster', 'trust', dir, key.publicPath, '--host', 'esx3'), 0, 'trust on esx3')
+    const again = await iofcert('cluster', 'resolve', dir, 'ACME_cdp_1.0.0')
+    expectExit(again, 0, 'resolve the joined host')
+    assert.match(again.stdout, /esx3 +done/)
+    assert.doesNotMatch(again.stdout, /esx1|esx2/)
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED', 'INSTALLED']])
+  })
+
+  it('upgrade names the version each host ran, and says so when a host had none to upgrade', async () => {
+    const v1 = await makePackage(s, { key, install: { maintenanceMode: true, reboot: false } })
+    const v2 = await makePackage(s, { key, version: '1.1.0' })
+    const dir = join(s.dir, 'c')
+    expectExit(await iofcert('cluster', 'init', dir, '--hosts', '2', '--trust', key.publicPath), 0, 'init')
+    expectExit(await iofcert('cluster', 'vm', 'create', dir, 'esx2', 'vm1'), 0, 'vm create')
+    expectExit(await iofcert('cluster', 'vm', 'power', dir, 'vm1', 'on'), 0, 'power on')
+    // esx2 cannot enter maintenance mode for the install: it has no version of the filter
+    expectExit(await iofcert('cluster', 'install', dir, v1.tgz), 1, 'install')
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALL_ERROR']])
+
+    const up = await iofcert('cluster', 'upgrade', dir, 'ACME_cdp_1.0.0', v2.tgz)
+    expectExit(up, 0, 'upgrade')
+    assert.doesNotMatch(up.stdout, /undefined/)
+    assert.match(up.stdout, /esx1 +done +ACME_cdp_1\.1\.0 upgraded from ACME_cdp_1\.0\.0 \[INSTALLED\]/)
+    assert.match(up.stdout, /esx2 +done +ACME_cdp_1\.1\.0 installed \(the host had no earlier version to upgrade\) \[INSTALLED\]/)
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED']])
+  })
+
+  it('uninstall checks every host first: a refusal changes no host, and a summary says where, why and what to do', async () => {
+    const cdp = await makePackage(s, { key, uninstall: { maintenanceMode: true, reboot: false } })
+    const dir = join(s.dir, 'c')
+    expectExit(await iofcert('cluster', 'init', dir, '--hosts', '3', '--trust', key.publicPath), 0, 'init')
+    expectExit(await iofcert('cluster', 'install', dir, cdp.tgz), 0, 'install')
+    // esx2: a disk uses the filter; esx3: a powered-on VM keeps it out of maintenance mode
+    expectExit(await iofcert('cluster', 'vm', 'create', dir, 'esx2', 'vm1', '--disk', 'd1:1M:file'), 0, 'vm1')
+    expectExit(await iofcert('cluster', 'policy', dir, 'create', 'protect', '--rule', 'cdp@REPLICATION'), 0, 'policy create')
+    expectExit(await iofcert('cluster', 'policy', dir, 'apply', 'protect', 'vm1', 'd1'), 0, 'policy apply')
+    expectExit(await iofcert('cluster', 'vm', 'create', dir, 'esx3', 'vm2'), 0, 'vm2')
+    expectExit(await iofcert('cluster', 'vm', 'power', dir, 'vm2', 'on'), 0, 'vm2 on')
+
+    const refused = await iofcert('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0')
+    expectExit(refused, 1, 'uninstall refused on two hosts')
+    const out = refused.stdout
+    assert.match(out, /esx1 +unchanged +ACME_cdp_1\.0\.0 kept: the uninstall was refused on esx2, esx3 \[INSTALLED\]/)
+    assert.match(out, /esx2 +failed +FilterInUse: /)
+    assert.match(out, /esx3 +failed +VibCannotPutHostInMaintenanceMode: /)
+    assert.match(out, /nothing was uninstalled: refused on esx2, esx3 \(every host is checked before any is changed\)/)
+    assert.match(out, new RegExp(`\\n  esx2 \\(FilterInUse\\): take the filter out of the policy of disk d1 \\(iofcert cluster policy ${esc(dir)} clear vm1 d1\\)\\n`))
+    assert.match(out, new RegExp(`\\n  esx3 \\(VibCannotPutHostInMaintenanceMode\\): power off VM vm2 \\(iofcert cluster vm power ${esc(dir)} vm2 off\\), so esx3 can enter maintenance mode\\n`))
+    assert.match(out, new RegExp(`then run again: iofcert cluster uninstall ${esc(dir)} ACME_cdp_1\\.0\\.0\\n?$`))
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED', 'INSTALLED']], 'no host was changed')
+    assert.deepEqual(await json('cluster', 'issues', dir), [], 'nothing happened, so no issue is recorded')
+    assert.deepEqual(readdirSync(join(dir, 'hosts', 'esx1', 'filters')), ['ACME_cdp_1.0.0'], 'esx1 kept its files')
+
+    // without automatic maintenance mode every host would refuse
+    expectExit(await iofcert('cluster', 'policy', dir, 'clear', 'vm1', 'd1'), 0, 'policy clear')
+    const manual = await iofcert('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0', '--no-auto-maintenance')
+    expectExit(manual, 1, 'uninstall without automatic maintenance mode')
+    assert.match(manual.stdout, /nothing was uninstalled: refused on esx1, esx2, esx3/)
+    assert.match(manual.stdout, new RegExp(`esx1 \\(VibRequiresHostInMaintenanceMode\\): put esx1 in maintenance mode \\(iofcert cluster maintenance ${esc(dir)} esx1 on\\), or leave out --no-auto-maintenance`))
+    assert.deepEqual(await statuses(dir), [['INSTALLED', 'INSTALLED', 'INSTALLED']])
+
+    expectExit(await iofcert('cluster', 'vm', 'power', dir, 'vm2', 'off'), 0, 'vm2 off')
+    const done = await iofcert('cluster', 'uninstall', dir, 'ACME_cdp_1.0.0')
+    expectExit(done, 0, 'uninstall')
+    assert.match(done.stdout, /uninstalled on esx1, esx2, esx3\n?$/)
+    assert.deepEqual(await statuses(dir), [])
   })
 })

@@ -219,8 +219,32 @@ describe('upgrade', () => {
   })
 })
 
+describe('upgrade refused by every host', () => {
+  it('keeps the issue until resolve upgrades: resolve retries the upgrade, not the install it replaces', async () => {
+    const v1 = await makePackage(s, { key })
+    const other = await testKey(join(s.dir, 'other'))
+    const v2 = await makePackage(s, { key: other, version: '1.1.0' })
+    await withCluster(async (c, lc) => {
+      assert.equal((await lc.install(v1.tgz)).ok, true)
+      // no host trusts the key of the new version: no host reads a package that qualifies
+      const up = await lc.upgrade('ACME_cdp_1.0.0', v2.tgz)
+      assert.deepEqual(states(up), ['esx1 failed SignatureInvalid', 'esx2 failed SignatureInvalid'])
+      const early = await lc.resolveInstallationErrors('ACME_cdp_1.0.0')
+      assert.deepEqual(states(early), ['esx1 failed SignatureInvalid', 'esx2 failed SignatureInvalid'], 'the upgrade is retried, not dropped')
+      assert.deepEqual(lc.issues().map(i => [i.host, i.issue, i.operation, i.url]), [['esx1', 'SignatureInvalid', 'upgrade', v2.tgz], ['esx2', 'SignatureInvalid', 'upgrade', v2.tgz]])
+
+      for (const h of c.hosts.values()) h.trustedKeys = [...h.trustedKeys, other.fingerprint]
+      const fixed = await lc.resolveInstallationErrors('ACME_cdp_1.0.0')
+      assert.deepEqual(states(fixed), ['esx1 done', 'esx2 done'])
+      assert.deepEqual(fixed.hosts.map(h => h.state === 'done' ? h.message : ''), ['ACME_cdp_1.1.0 upgraded from ACME_cdp_1.0.0', 'ACME_cdp_1.1.0 upgraded from ACME_cdp_1.0.0'])
+      assert.deepEqual([...c.hosts.values()].map(h => [...h.filters.keys()].filter(id => id.startsWith('ACME'))), [['ACME_cdp_1.1.0'], ['ACME_cdp_1.1.0']])
+      assert.deepEqual(lc.issues(), [])
+    }, 2)
+  })
+})
+
 describe('uninstall', () => {
-  it('is refused with FilterInUse naming the disks on a host whose disks use the filter; the other hosts remove it', async () => {
+  it('is refused with FilterInUse naming the disks on a host whose disks use the filter, before any host is changed', async () => {
     const cdp = await makePackage(s, { key })
     await withCluster(async (c, lc) => {
       await lc.install(cdp.tgz)
@@ -229,18 +253,44 @@ describe('uninstall', () => {
       h.createVm('vm1')
       await h.addDisk('vm1', { id: 'd1', capacity: 1 << 20, policy: 'protect' })
       await h.addDisk('vm1', { id: 'd2', capacity: 1 << 20, policy: 'protect' })
-      const before = readFileSync(h.stateFile, 'utf8')
+      const before = [...c.hosts.values()].map(x => readFileSync(x.stateFile, 'utf8'))
 
       const r = await lc.uninstall('ACME_cdp_1.0.0')
-      assert.deepEqual(states(r), ['esx1 done', 'esx2 failed FilterInUse', 'esx3 done'])
+      assert.equal(r.ok, false)
+      assert.equal(r.refused, true)
+      assert.deepEqual(states(r), ['esx1 unchanged', 'esx2 failed FilterInUse', 'esx3 unchanged'])
       assert.deepEqual(failure(r, 'esx2').details, { disks: ['d1', 'd2'] })
-      assert.equal(readFileSync(h.stateFile, 'utf8'), before)
-      assert.deepEqual(lc.query().map(f => [f.operation, f.hosts.map(x => x.status)]), [['uninstall', [null, 'UNINSTALL_ERROR', null]]])
+      assert.deepEqual([...c.hosts.values()].map(x => readFileSync(x.stateFile, 'utf8')), before, 'no host changed')
+      assert.deepEqual(lc.query().map(f => [f.operation, f.hosts.map(x => x.status)]), [['install', ['INSTALLED', 'INSTALLED', 'INSTALLED']]])
+      assert.deepEqual(lc.issues(), [], 'a refusal before any change records no issue')
 
       for (const d of ['d1', 'd2']) await h.setPolicy('vm1', d, null)
-      assert.deepEqual(states(await lc.resolveInstallationErrors('ACME_cdp_1.0.0')), ['esx2 done'])
+      const again = await lc.uninstall('ACME_cdp_1.0.0')
+      assert.equal(again.refused, false)
+      assert.deepEqual(states(again), ['esx1 done', 'esx2 done', 'esx3 done'])
       assert.deepEqual(lc.query(), [], 'a filter gone from every host leaves the records')
       assert.deepEqual(lc.issues(), [])
+    })
+  })
+
+  it('a host that cannot be put in maintenance mode refuses before any host is changed', async () => {
+    const cdp = await makePackage(s, { key, daemon: true, uninstall: { maintenanceMode: true, reboot: false } })
+    await withCluster(async (c, lc) => {
+      await lc.install(cdp.tgz)
+      const h = c.host('esx3')
+      h.createVm('vm1')
+      await h.vm('vm1').powerOn()
+      const r = await lc.uninstall('ACME_cdp_1.0.0')
+      assert.equal(r.refused, true)
+      assert.deepEqual(states(r), ['esx1 unchanged', 'esx2 unchanged', 'esx3 failed VibCannotPutHostInMaintenanceMode'])
+      assert.deepEqual(failure(r, 'esx3').details, { host: 'esx3', vms: ['vm1'] })
+      for (const x of c.hosts.values()) {
+        assert.equal(x.filters.get('ACME_cdp_1.0.0')?.status, 'INSTALLED', `${x.name} keeps the filter`)
+        assert.equal(x.daemons.get('ACME_cdp_1.0.0')?.alive, true, `${x.name} keeps its daemon`)
+        assert.equal(x.maintenance, false)
+      }
+      await h.vm('vm1').powerOff()
+      assert.deepEqual(states(await lc.uninstall('ACME_cdp_1.0.0')), ['esx1 done', 'esx2 done', 'esx3 done'])
     })
   })
 

@@ -7,10 +7,10 @@
  * hosts refuse, maintenance mode refused (the issue or reason is printed); 2 bad input (one line).
  * `--json` prints the result, or `{ "error": … }`, as JSON on stdout.
  */
-import { Argument, type Command } from 'commander'
+import { Argument, InvalidArgumentError, type Command } from 'commander'
 import Table from 'cli-table3'
 import { IofError } from '../framework/errors.js'
-import type { FilterQueryResult, HostIssue, LifecycleOptions, OperationResult } from '../framework/lifecycle.js'
+import type { FilterQueryResult, HostIssue, HostOutcome, LifecycleOptions, OperationResult } from '../framework/lifecycle.js'
 import {
   createVm, initCluster, makePolicy, parseAcceptanceLevel, parseDiskSpec, readTrustedKey, setAcceptanceLevel, trustKey,
   withClusterSession, type ClusterSession,
@@ -50,9 +50,11 @@ export function registerClusterCommands(program: Command): void {
 
   cluster
     .command('init')
-    .description('create a cluster of N hosts (esx1 … esxN) in <dir>')
+    .description('create a cluster of N hosts (esx1 … esxN) in <dir>: --hosts <N> is required')
+    .usage('<dir> --hosts <N> [options]')
+    .addHelpText('after', '\nExample: iofcert cluster init lab --hosts 3 --trust keys/public.pem')
     .argument('<dir>', 'cluster directory (created)')
-    .requiredOption('--hosts <n>', 'number of hosts', intArg)
+    .requiredOption('--hosts <N>', `(required) number of hosts, 1 to ${MAX_HOSTS}`, hostsArg)
     .option('--acceptance-level <level>', 'every host\'s acceptance level (VMwareCertified, VMwareAccepted, PartnerSupported, CommunitySupported)', 'PartnerSupported')
     .option('--trust <public.pem...>', 'public keys every host trusts')
     .option('--json', 'print JSON')
@@ -80,10 +82,16 @@ export function registerClusterCommands(program: Command): void {
 
   withLifecycleOptions(cluster
     .command('uninstall')
-    .description('remove a filter from every host (refused on a host while its disks use the filter)')
+    .description('remove a filter from every host; when a host would refuse (disks use the filter, maintenance mode it cannot enter), no host is changed')
+    .addHelpText('after', '\nEvery host is checked before any is changed. When a host would refuse, nothing is uninstalled:\nthe summary names each refusing host, why and what to do, and the command exits 1. A host that\nfails part way keeps the filter while the others uninstall; resolve finishes it.')
     .argument('<dir>', 'cluster directory')
     .argument('<filterId>', 'the installed filter'))
-    .action(guard(async (dir: string, id: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.uninstall(id)))))
+    .action(guard(async (dir: string, id: string, o: CommonOpts) => session(dir, o, async s => {
+      const r = await s.lifecycle.uninstall(id)
+      const vmOf = (host: string, disk: string) => [...(s.cluster.hosts.get(host)?.vms.values() ?? [])].find(v => v.disks.has(disk))?.name
+      // the summary's commands can be pasted back into a shell
+      return { ...operation(r), text: [renderOperation(r), ...uninstallSummary(r, shellWord(dir), shellWord(id), vmOf)].join('\n') }
+    })))
 
   cluster
     .command('list')
@@ -100,7 +108,7 @@ export function registerClusterCommands(program: Command): void {
     .command('issues')
     .description('each host\'s issues, of every filter or of one')
     .argument('<dir>', 'cluster directory')
-    .argument('[filterId]', 'one filter (its id, or the url of a package no host could read)')
+    .argument('[filterId]', 'one filter (its id, also of a package every host refused, or the url of a package no host could read)')
     .option('--json', 'print JSON')
     .action(guard(async (dir: string, id: string | undefined, o: CommonOpts) => session(dir, o, async s => {
       const issues = s.lifecycle.issues(id)
@@ -111,7 +119,7 @@ export function registerClusterCommands(program: Command): void {
     .command('resolve')
     .description('retry a filter\'s failed operation on every host with an issue (or on one host); a pending reboot is done in maintenance mode')
     .argument('<dir>', 'cluster directory')
-    .argument('<filterId>', 'the filter (its id, or the url of a package no host could read)')
+    .argument('<filterId>', 'the filter (its id, also of a package every host refused, or the url of a package no host could read)')
     .option('--host <host>', 'only this host'))
     .action(guard(async (dir: string, id: string, o: CommonOpts & { host?: string }) => session(dir, o, async s => operation(await s.lifecycle.resolveInstallationErrors(id, o.host)))))
 
@@ -304,9 +312,19 @@ function guard<A extends unknown[]>(action: (...args: A) => Promise<Output>): (.
   }
 }
 
+/** The most hosts `cluster init` makes. */
+const MAX_HOSTS = 64
+
+/** An option's whole number; a parse error of commander's (exit 2, one line) when it is not one. */
 function intArg(v: string): number {
-  if (!/^\d+$/.test(v)) throw new IofError('BadInput', `"${v}" is not a whole number`, {}, { exitCode: 2 })
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('Expected a whole number.')
   return Number(v)
+}
+
+function hostsArg(v: string): number {
+  const n = intArg(v)
+  if (n < 1 || n > MAX_HOSTS) throw new InvalidArgumentError(`A cluster has 1 to ${MAX_HOSTS} hosts.`)
+  return n
 }
 
 function renderOperation(r: OperationResult): string {
@@ -317,6 +335,47 @@ function renderOperation(r: OperationResult): string {
   }
   if (r.hosts.length === 0) lines.push('  nothing to do')
   return lines.join('\n')
+}
+
+/**
+ * What an uninstall left, after its per-host lines: where the filter is gone and where it is not,
+ * what to do about each host that refused or failed, and the command that finishes the job.
+ */
+function uninstallSummary(r: OperationResult, dir: string, id: string, vmOf: (host: string, disk: string) => string | undefined): string[] {
+  const names = (want: (h: HostOutcome) => boolean) => r.hosts.filter(want).map(h => h.host).join(', ')
+  const failed = r.hosts.filter((h): h is Extract<HostOutcome, { state: 'failed' }> => h.state === 'failed')
+  if (failed.length === 0) {
+    const removed = names(h => h.state === 'done')
+    return [removed === '' ? `${id} was not installed on any host` : `uninstalled on ${removed}${r.hosts.some(h => h.state !== 'done') ? `; not installed on ${names(h => h.state !== 'done')}` : ''}`]
+  }
+  const lines = r.refused
+    ? [`nothing was uninstalled: refused on ${failed.map(h => h.host).join(', ')} (every host is checked before any is changed)`]
+    : [`uninstalled on ${names(h => h.state === 'done') || 'no host'}; failed on ${failed.map(h => h.host).join(', ')}${r.hosts.some(h => h.state === 'unchanged') ? `; not installed on ${names(h => h.state === 'unchanged')}` : ''}`]
+  for (const h of failed) lines.push(`  ${h.host} (${h.issue.issue}): ${nextStep(h.host, h.issue, dir, vmOf)}`)
+  lines.push(r.refused ? `then run again: iofcert cluster uninstall ${dir} ${id}` : `then finish it: iofcert cluster resolve ${dir} ${r.filterId ?? id}`)
+  return lines
+}
+
+/** What a person does about a host's issue before retrying. */
+function nextStep(host: string, i: HostIssue, dir: string, vmOf: (host: string, disk: string) => string | undefined): string {
+  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : [])
+  switch (i.issue) {
+    case 'FilterInUse':
+      return `take the filter out of the policy of ${list(i.details.disks).map(d => `disk ${d} (iofcert cluster policy ${dir} clear ${vmOf(host, d) ?? '<vm>'} ${d})`).join(', ')}`
+    case 'VibCannotPutHostInMaintenanceMode':
+      return `power off ${list(i.details.vms).map(vm => `VM ${vm} (iofcert cluster vm power ${dir} ${vm} off)`).join(', ')}, so ${host} can enter maintenance mode`
+    case 'VibRequiresHostInMaintenanceMode':
+      return `put ${host} in maintenance mode (iofcert cluster maintenance ${dir} ${host} on), or leave out --no-auto-maintenance`
+    case 'VibCannotPutHostOutOfMaintenanceMode':
+      return `take ${host} out of maintenance mode (iofcert cluster maintenance ${dir} ${host} off)`
+    default:
+      return 'fix the cause above'
+  }
+}
+
+/** A word as a POSIX shell reads it back: quoted when it has characters the shell treats specially. */
+function shellWord(v: string): string {
+  return /^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`
 }
 
 function renderIssue(i: HostIssue): string {

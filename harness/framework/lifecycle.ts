@@ -2,7 +2,9 @@
  * The install lifecycle across a cluster, as vSphere's IoFilterManager runs it: install, upgrade
  * and uninstall act on every host of a cluster, host by host. A host that fails keeps exactly
  * what it had and gets an issue named as the ESX Agent Manager names it; the other hosts
- * proceed. Every operation is idempotent, and `resolveInstallationErrors` retries.
+ * proceed. An uninstall is checked on every host first, and one that a host would refuse (disks
+ * using the filter, maintenance mode it cannot enter) changes no host. Every operation is
+ * idempotent, and `resolveInstallationErrors` retries.
  *
  * Per host an install is: download → verify (schema, paths, hashes, signature, acceptance level
  * against that host's level and trust store) → class open → ABI → one filter per class → enter
@@ -25,7 +27,7 @@ import type { FilterInfo } from './inspect.js'
 import { readJson, writeJsonAtomic } from './persist.js'
 import {
   defaultPolicyOf, filterId as filterIdOf, isClassOpen, OPEN_CLASSES, openPackage, SUPPORTED_ABI_VERSIONS, verifyPackage,
-  type Descriptor, type OpenedPackage,
+  type Descriptor, type OpenedPackage, type VerifiedPackage,
 } from './package/index.js'
 import { fetchPackage, parsePackageUrl, type PackageUrl } from './lifecycle/fetch.js'
 import {
@@ -95,6 +97,12 @@ export interface OperationResult {
   readonly filterId: string | null
   readonly url: string | null
   readonly ok: boolean
+  /**
+   * The operation was refused before it changed any host (an uninstall some host would refuse):
+   * every host kept what it had, the failed hosts say why, and no issue was recorded. Run the
+   * operation again once the cause is gone.
+   */
+  readonly refused: boolean
   readonly hosts: readonly HostOutcome[]
 }
 
@@ -189,21 +197,42 @@ export class Lifecycle {
     })
   }
 
-  /** Uninstalls `filterId` from every host; refused per host with FilterInUse while disks use it. */
+  /**
+   * Uninstalls `filterId` from every host. Every host is checked first: when one would refuse —
+   * disks use the filter there (FilterInUse), it needs maintenance mode it cannot enter
+   * (VibCannotPutHostInMaintenanceMode, VibRequiresHostInMaintenanceMode), it is down — no host
+   * is changed and the result is `refused`. A host that fails part way (a daemon that does not
+   * stop) keeps its issue while the others uninstall; resolve retries it.
+   */
   uninstall(filterId: string): Promise<OperationResult> {
     return this.serial(async () => {
       let rec = this.find(filterId)
+      const hosts = [...this.cluster.hosts.values()]
+      // a filter installed without a package (a development install) can still be removed
+      if (rec === undefined && !hosts.some(h => h.filters.has(filterId))) {
+        const outcomes = hosts.map(h => ({ host: h.name, state: 'unchanged', operation: 'uninstall', filterId, status: null, message: 'not installed' }) as const)
+        return { operation: 'uninstall', filterId, url: null, ok: true, refused: false, hosts: outcomes }
+      }
+      const target = rec ?? { descriptor: null, id: filterId }
+      const refusals = new Map(hosts.map(h => [h.name, this.uninstallRefusal(h, target)] as const).filter(([, err]) => err !== null))
+      if (refusals.size > 0) {
+        const id = rec === undefined ? filterId : rec.id
+        const refusedOn = [...refusals.keys()].join(', ')
+        const outcomes = hosts.map((h): HostOutcome => {
+          const err = refusals.get(h.name)
+          const cur = lineOf(h, target)
+          if (err !== undefined && err !== null) return { host: h.name, state: 'failed', operation: 'uninstall', filterId: cur?.info.id ?? id, issue: issueOf(err, { host: h.name, filterId: cur?.info.id ?? id, operation: 'uninstall', url: null }) }
+          if (cur === undefined) return { host: h.name, state: 'unchanged', operation: 'uninstall', filterId: id, status: null, message: 'not installed' }
+          return { host: h.name, state: 'unchanged', operation: 'uninstall', filterId: cur.info.id, status: cur.status, message: `${cur.info.id} kept: the uninstall was refused on ${refusedOn}` }
+        })
+        return { operation: 'uninstall', filterId: id, url: rec === undefined || rec.url === '' ? null : rec.url, ok: false, refused: true, hosts: outcomes }
+      }
       if (rec === undefined) {
-        // a filter installed without a package (a development install) can still be removed
-        if (![...this.cluster.hosts.values()].some(h => h.filters.has(filterId))) {
-          const hosts = [...this.cluster.hosts.keys()].map(host => ({ host, state: 'unchanged', operation: 'uninstall', filterId, status: null, message: 'not installed' }) as const)
-          return { operation: 'uninstall', filterId, url: null, ok: true, hosts }
-        }
         rec = this.newRecord('', null, 'uninstall')
         rec.id = filterId
       }
       rec.operation = 'uninstall'
-      return this.run({ ref: rec.ref }, [...this.cluster.hosts.keys()].map(host => ({ host, operation: 'uninstall', url: null })), 'uninstall')
+      return this.run({ ref: rec.ref }, hosts.map(h => ({ host: h.name, operation: 'uninstall', url: null })), 'uninstall')
     })
   }
 
@@ -221,11 +250,15 @@ export class Lifecycle {
       for (const name of names) {
         const h = this.cluster.host(name)
         const cur = lineOf(h, rec)
-        const hasIssue = this.st.issues.some(i => i.ref === rec.ref && i.host === name)
+        const issue = this.st.issues.find(i => i.ref === rec.ref && i.host === name)
         const drift = rec.operation === 'uninstall' ? cur !== undefined : rec.id === null || cur?.info.id !== rec.id
         const owes = cur !== undefined && (cur.status === 'PENDING_REBOOT' || this.st.reboots.some(r => r.host === name && r.filterId === cur.info.id))
         const operation = rec.operation
-        if (hasIssue || drift) tasks.push({ host: name, operation, url: operation === 'uninstall' ? null : rec.url })
+        // an upgrade whose package no host took (the record still names the old version) is retried
+        // as asked, unless the package can never upgrade it: then the cluster is as asked already
+        const upgradeAsked = issue?.operation === 'upgrade' && issue.issue !== 'UpgradeNotApplicable' && issue.url !== null && issue.url !== rec.url && rec.operation !== 'uninstall'
+        if (upgradeAsked) tasks.push({ host: name, operation: 'upgrade', url: issue.url })
+        else if (issue !== undefined || drift) tasks.push({ host: name, operation, url: operation === 'uninstall' ? null : rec.url })
         else if (owes) tasks.push({ host: name, operation: 'reboot', url: null })
         else if (host !== undefined) tasks.push({ host: name, operation, url: operation === 'uninstall' ? null : rec.url })
       }
@@ -304,12 +337,12 @@ export class Lifecycle {
     })
   }
 
-  /** Issues per host, of every filter or of one (by id, url or the id an upgrade replaced). */
+  /** Issues per host, of every filter or of one (by id, url, the id an upgrade replaced or the id a refused package names). */
   issues(filterId?: string): HostIssue[] {
     this.refresh()
     const out: HostIssue[] = []
     for (const rec of this.st.filters) {
-      if (filterId !== undefined && rec.id !== filterId && rec.url !== filterId && rec.from !== filterId) continue
+      if (filterId !== undefined && rec.id !== filterId && rec.url !== filterId && rec.from !== filterId && !(rec.id === null && rec.claimedId === filterId)) continue
       for (const h of this.cluster.hosts.values()) {
         for (const i of this.st.issues) {
           if (i.ref !== rec.ref || i.host !== h.name) continue
@@ -368,9 +401,15 @@ export class Lifecycle {
     return this.st.filters.find(r => r.ref === ref)
   }
 
-  /** The record a user's filter id names: its id, the url of a package no host could read, or the id an upgrade replaced. */
+  /**
+   * The record a user's filter id names: its id, the url of a package no host could read, the id
+   * an upgrade replaced, or the id a package every host refused names (see FilterRecord.claimedId).
+   */
   private find(key: string): FilterRecord | undefined {
-    return this.st.filters.find(r => r.id === key) ?? this.st.filters.find(r => r.id === null && r.url === key) ?? this.st.filters.find(r => r.from === key)
+    return this.st.filters.find(r => r.id === key)
+      ?? this.st.filters.find(r => r.id === null && r.url === key)
+      ?? this.st.filters.find(r => r.from === key)
+      ?? this.st.filters.find(r => r.id === null && r.claimedId === key)
   }
 
   private hostState(h: Host, rec: FilterRecord): FilterHostState {
@@ -406,7 +445,7 @@ export class Lifecycle {
       this.tidy()
       this.commit()
     }
-    return { operation: label, filterId: named.id, url: named.url, ok: outcomes.every(o => o.state !== 'failed'), hosts: outcomes }
+    return { operation: label, filterId: named.id, url: named.url, ok: outcomes.every(o => o.state !== 'failed'), refused: false, hosts: outcomes }
   }
 
   private async runOne(ctx: OpContext, t: PendingHost): Promise<HostOutcome> {
@@ -433,7 +472,7 @@ export class Lifecycle {
 
   /** Install or upgrade on one host. */
   private async applyOnHost(ctx: OpContext, h: Host, op: 'install' | 'upgrade', source: PackageUrl): Promise<HostOutcome> {
-    const staged = await this.stage(h, source)
+    const staged = await this.stage(ctx, h, source)
     try {
       const d = staged.descriptor
       const id = filterIdOf(d)
@@ -475,9 +514,11 @@ export class Lifecycle {
       })
       const status = h.filters.get(id)?.status ?? null
       const pending = status === 'PENDING_REBOOT' || this.st.reboots.some(r => r.host === h.name && r.filterId === id)
+      // an upgrade reaching a host that had no version of the filter (its install had failed) installs it
+      const did = replacing !== undefined ? `upgraded from ${replacing.info.id}` : op === 'upgrade' ? 'installed (the host had no earlier version to upgrade)' : 'installed'
       return {
         host: h.name, state: 'done', operation: op, filterId: id, status: pending ? 'PENDING_REBOOT' : status,
-        message: pending ? `${id} ${op === 'install' ? 'installed' : 'upgraded'}; the host must reboot (VibRequiresHostReboot)` : `${id} ${op === 'install' ? 'installed' : `upgraded from ${replacing?.info.id}`}`,
+        message: `${id} ${did}${pending ? '; the host must reboot (VibRequiresHostReboot)' : ''}`,
       }
     } finally {
       await rm(staged.work, { recursive: true, force: true })
@@ -518,6 +559,7 @@ export class Lifecycle {
       }
       rec.id = id
       rec.descriptor = d
+      delete rec.claimedId
       this.commit()
       return
     }
@@ -532,6 +574,39 @@ export class Lifecycle {
     rec.url = url
     rec.operation = 'upgrade'
     this.commit()
+  }
+
+  /**
+   * Remembers the id a package names while its record has none (no host accepted the package),
+   * so the failed install can be named by that id. Only a record without an id takes one: an
+   * upgrade's record keeps naming the version the hosts run.
+   */
+  private claim(ctx: OpContext, descriptor: unknown): void {
+    const rec = this.byRef(ctx.ref)
+    if (rec === undefined || rec.id !== null) return
+    const id = claimedIdOf(descriptor)
+    if (id === null || rec.claimedId === id) return
+    rec.claimedId = id
+    this.commit()
+  }
+
+  /**
+   * Why the host would refuse to uninstall the filter, judged before any host is changed: it is
+   * down, disks use the filter, or the installed version's descriptor asks for maintenance mode
+   * the host cannot enter (powered-on VMs, as Host.enterMaintenance refuses) or may not be put in
+   * (automatic maintenance mode off). null when nothing known in advance stands in the way.
+   */
+  private uninstallRefusal(h: Host, rec: Pick<FilterRecord, 'descriptor' | 'id'>): IofError | null {
+    const cur = lineOf(h, rec)
+    if (cur === undefined) return null
+    if (!h.up) return HostOperationFailed({ code: 'HostDown', reason: `host ${h.name} is down` })
+    const disks = h.disksUsing(cur.info.id)
+    if (disks.length > 0) return FilterInUse({ filter: cur.info.id, disks })
+    const d = (cur.meta.descriptor as Descriptor | undefined) ?? rec.descriptor ?? null
+    if (!(d?.uninstall ?? NO_REQUIREMENTS).maintenanceMode || h.maintenance) return null
+    if (!this.options.autoMaintenance) return VibRequiresHostInMaintenanceMode({ host: h.name, operation: 'uninstall' })
+    const on = [...h.vms.values()].filter(vm => vm.state !== 'off').map(vm => vm.name)
+    return on.length > 0 ? VibCannotPutHostInMaintenanceMode({ host: h.name, vms: on }) : null
   }
 
   /** Uninstall on one host: whichever version of the filter it runs. */
@@ -597,15 +672,24 @@ export class Lifecycle {
     }
   }
 
-  /** Download, open and verify for one host, against its acceptance level and trust store. */
-  private async stage(h: Host, source: PackageUrl): Promise<Staged> {
+  /**
+   * Download, open and verify for one host, against its acceptance level and trust store. A
+   * package the host refuses still tells which filter it names (see `claim`).
+   */
+  private async stage(ctx: OpContext, h: Host, source: PackageUrl): Promise<Staged> {
     const downloads = path.join(h.dir, 'downloads')
     await mkdir(downloads, { recursive: true })
     const work = await mkdtemp(path.join(downloads, 'op-'))
     try {
       const local = await fetchPackage(source, work, { timeoutMs: this.options.downloadTimeoutMs, maxBytes: this.options.maxDownloadBytes })
       const opened = await openPackage(local, { workDir: work })
-      const verified = await verifyPackage(opened, { trust: { acceptanceLevel: h.acceptanceLevel, trustedKeys: h.trustedKeys } })
+      let verified: VerifiedPackage
+      try {
+        verified = await verifyPackage(opened, { trust: { acceptanceLevel: h.acceptanceLevel, trustedKeys: h.trustedKeys } })
+      } catch (err) {
+        this.claim(ctx, opened.descriptor)
+        throw err
+      }
       return { work, opened, descriptor: verified.descriptor, sha256: opened.sha256 ?? null }
     } catch (err) {
       await rm(work, { recursive: true, force: true })
@@ -780,6 +864,16 @@ function lineOf(h: Host, rec: { descriptor: Pick<Descriptor, 'vendor' | 'name'> 
     return undefined
   }
   return rec.id === null ? undefined : h.filters.get(rec.id)
+}
+
+/** The id an unverified descriptor names, when its vendor, name and version look like a filter id's. */
+function claimedIdOf(d: unknown): string | null {
+  if (typeof d !== 'object' || d === null) return null
+  const { vendor, name, version } = d as Record<string, unknown>
+  if (typeof vendor !== 'string' || !/^[A-Za-z][A-Za-z0-9]{1,15}$/.test(vendor)) return null
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9-]{1,31}$/.test(name)) return null
+  if (typeof version !== 'string' || !/^\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,64}$/.test(version)) return null
+  return filterIdOf({ vendor, name, version })
 }
 
 /** Whether the host already is where the operation would take it. */

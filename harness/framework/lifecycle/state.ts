@@ -21,6 +21,12 @@ export interface FilterRecord {
   operation: LifecycleOperation
   /** The id an upgrade replaces (kept so a retry can still name it). */
   from: string | null
+  /**
+   * While `id` is null: the id the package at `url` names in its descriptor, read from a package
+   * every host refused (a signature, an acceptance level), so the failed install can be named by
+   * the filter's id. Not a verified id: it never becomes `id` until a host accepts the package.
+   */
+  claimedId?: string | null
 }
 
 /** A host issue as stored: tied to its record by `ref`. */
