@@ -1,17 +1,21 @@
 /**
  * The console summary printed at the end of a run: counts per suite, why the run is not
- * ready, and one final verdict line CI logs can grep for.
+ * ready (with each failed or errored check's likely cause and the command that reruns it), and
+ * one final verdict line CI logs can grep for.
  */
 import Table from 'cli-table3'
 import type { CertReport, CheckResult } from './document.js'
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
+import { rerunCommand } from './rerun.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderConsole. */
 export interface ConsoleOptions {
   /** ANSI colours, for a terminal; off for CI logs and files. */
   readonly color: boolean
+  /** The package's path as the user gave it to `iofcert certify`, so rerun lines can be pasted as they are (default `<filter id>.tgz`). */
+  readonly package?: string
 }
 
 const ANSI = { red: 31, green: 32, yellow: 33, grey: 90, bold: 1 } as const
@@ -40,15 +44,28 @@ export function renderConsole(doc: CertReport, options: ConsoleOptions): string 
   table.push([paint('total', 'bold'), String(all.passed), String(all.failed), String(all.skipped), String(all.errored)])
   lines.push(table.toString())
 
+  // under each failed or errored check: what its observations point to, and how to run it alone
+  const teach = (c: CheckResult | undefined) => {
+    if (c === undefined || (c.status !== 'failed' && c.status !== 'errored')) return
+    if (c.cause !== undefined && c.cause !== '') lines.push(`      likely cause: ${c.cause.replace(/\r?\n/g, '\n        ')}`)
+    lines.push(`      ${paint('rerun:', 'grey')} ${rerunCommand(doc, c.id, options.package)}`)
+  }
+  const byId = new Map(doc.checks.map(c => [c.id, c]))
   const { reasons } = computeVerdict(doc.checks, { certified: doc.options?.certified ?? false })
   if (reasons.length > 0) {
     lines.push('', paint('Not ready because:', 'bold'))
-    for (const r of reasons) lines.push(`  ${paint('✗', 'red')} ${r}`)
+    for (const r of reasons) {
+      lines.push(`  ${paint('✗', 'red')} ${r}`)
+      teach(byId.get(r.split(' ', 1)[0]!))
+    }
   }
   const optional = doc.checks.filter(c => !c.required && (c.status === 'failed' || c.status === 'errored'))
   if (optional.length > 0) {
     lines.push('', paint('Optional checks that did not pass (no effect on the verdict):', 'bold'))
-    for (const c of optional) lines.push(`  ${paint('!', 'yellow')} ${c.id} ${c.status}${c.message === undefined ? '' : `: ${c.message}`}`)
+    for (const c of optional) {
+      lines.push(`  ${paint('!', 'yellow')} ${c.id} ${c.status}${c.message === undefined ? '' : `: ${c.message}`}`)
+      teach(c)
+    }
   }
   const marginal = doc.checks.filter(isMarginal)
   if (marginal.length > 0) {

@@ -62,10 +62,10 @@ export function fmtInt(n: number): string {
   return sign + String(Math.round(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 }
 
-/** A signed percentage with one decimal, e.g. `+12.5%`, `−3.0%`. */
+/** A signed percentage with one decimal, e.g. `+12.5 %`, `−3.0 %`, `±0.0 %`. */
 export function fmtPct(p: number): string {
   const r = Math.round(p * 10) / 10
-  return `${r > 0 ? '+' : r < 0 ? '−' : '±'}${Math.abs(r).toFixed(1)}%`
+  return `${r > 0 ? '+' : r < 0 ? '−' : '±'}${Math.abs(r).toFixed(1)} %`
 }
 
 /** An ISO date-time shown in UTC as `2026-11-02 09:14:07 UTC`, the same for every reader. */

@@ -1,22 +1,26 @@
 /**
  * The HTML report: one self-contained file a vendor opens, prints or forwards. The verdict and
- * why come first, then the checks (filterable, each failure's evidence one click away), the
- * benchmark charts and the run's identity. Everything from the document is escaped: vendor
+ * why come first, then the checks (filterable; each failure with its likely cause, the command
+ * that reruns it, and its evidence and filter log one click away), the benchmark charts and the
+ * run's identity. Everything from the document is escaped: vendor
  * strings are untrusted, and the page's security policy forbids any network access.
  */
 import { lineChart, type ChartSeries, type ChartTick } from './charts.js'
-import type { BenchmarkJudgement, BenchmarkResult, BenchmarkSide, CertReport, CheckResult, CheckStatus, HistogramData } from './document.js'
+import type { BenchmarkJudgement, BenchmarkResult, BenchmarkSide, CertReport, CheckResult, CheckStatus, HistogramData, Overhead } from './document.js'
 import { CHECK_STATUSES } from './document.js'
 import { histogramCount, histogramPercentile } from './histogram.js'
 import { BASE_CSS, CSP_META, esc, fmtDate, fmtDuration, fmtInt, fmtLatency, fmtLatencyTick, fmtPct, jsonForScript } from './html-kit.js'
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
+import { rerunCommand } from './rerun.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderHtml. */
 export interface HtmlOptions {
   /** A link shown above the report, e.g. back to a compatibility listing. */
   readonly backLink?: { readonly href: string; readonly label: string }
+  /** The package's path as the reader would give it to `iofcert certify`, for the rerun commands (default `<filter id>.tgz`). */
+  readonly package?: string
 }
 
 const STATUS_LABEL: Record<CheckStatus, string> = { passed: 'Passed', failed: 'Failed', skipped: 'Skipped', errored: 'Errored' }
@@ -39,7 +43,7 @@ ${CSP_META}
 ${header(doc, options)}
 <main class="wrap">
 ${verdictSection(doc)}
-${checksSection(doc)}
+${checksSection(doc, options)}
 ${performanceSection(doc)}
 ${runSection(doc)}
 <footer class="foot muted">Rendered by ${esc(doc.tool.name)} ${esc(doc.tool.version)} from the report document (schema version ${esc(doc.schemaVersion)}), which is embedded in this page.</footer>
@@ -91,7 +95,7 @@ ${optional.length > 0 ? `<p class="optional muted">Optional, not counted for the
 </section>`
 }
 
-function checksSection(doc: CertReport): string {
+function checksSection(doc: CertReport, options: HtmlOptions): string {
   const counts = countChecks(doc.checks)
   const suites = new Map<string, CheckResult[]>()
   for (const c of [...doc.checks].sort((a, b) => suiteRank(a.suite) - suiteRank(b.suite))) {
@@ -109,7 +113,7 @@ function checksSection(doc: CertReport): string {
     const summary = CHECK_STATUSES.filter(s => n[s] > 0).map(s => `<span class="mini ${s}">${n[s]} ${s}</span>`).join(' ')
     return `<tbody class="suite" data-suite="${esc(suite)}">
 <tr class="suite-row"><th colspan="3"><span class="suite-name">${esc(suite)}</span> ${summary}</th></tr>
-${checks.map(checkRow).join('\n')}
+${checks.map(c => checkRow(c, doc, options)).join('\n')}
 </tbody>`
   })
   return `<section id="checks" aria-labelledby="checks-title">
@@ -123,19 +127,60 @@ ${bodies.join('\n')}
 </section>`
 }
 
-function checkRow(c: CheckResult): string {
+function checkRow(c: CheckResult, doc: CertReport, options: HtmlOptions): string {
   // Required is the rule; only the exceptions are marked.
   const req = c.required ? '' : ' <span class="opt" title="does not count for the verdict">optional</span>'
   const bad = c.status === 'failed' || c.status === 'errored'
   const message = c.message === undefined || c.message === '' ? '' : `<div class="msg ${c.status}">${esc(c.message)}</div>`
+  const cause = bad && c.cause !== undefined && c.cause !== ''
+    ? `<div class="cause" data-testid="cause-${esc(c.id)}"><span class="cause-label">Likely cause:</span> ${esc(c.cause)}</div>`
+    : ''
+  const rerun = bad
+    ? `<div class="rerun"><span class="muted">Rerun this check alone (same seed and options):</span><pre><code data-testid="rerun-${esc(c.id)}">${esc(rerunCommand(doc, c.id, options.package))}</code></pre></div>`
+    : ''
   const evidence = c.evidence === undefined
     ? ''
     : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary>${evidenceTable(c.evidence)}</details>`
   return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}"${isMarginal(c) ? ' data-marginal="true"' : ''}>
 <td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span>${isMarginal(c) ? '<span class="marginal" data-testid="marginal-badge" title="passed, but its interval still straddled the bound when the sampling budget was spent">marginal</span>' : ''}</td>
-<td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${evidence}</td>
+<td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${cause}${rerun}${evidence}${bad ? filterLog(c) : ''}</td>
 <td class="num c-time">${c.status === 'skipped' && c.durationMs === 0 ? '—' : esc(fmtDuration(c.durationMs))}</td>
 </tr>`
+}
+
+/**
+ * The filter's own log lines from the check's VMs and daemons, as a compact table (time since
+ * the check started, where, level, message), with the count of lines not kept. Nothing when the
+ * harness recorded no log for the check.
+ */
+function filterLog(c: CheckResult): string {
+  const lines = c.logs ?? []
+  const dropped = c.logsDropped ?? 0
+  if (c.logs === undefined && dropped === 0) return ''
+  const id = esc(c.id)
+  if (lines.length === 0 && dropped === 0) return `<div class="log-none muted" data-testid="logs-${id}">The filter logged nothing while this check ran.</div>`
+  const count = (n: number, what: string) => `${fmtInt(n)} ${what}${n === 1 ? '' : 's'}`
+  const errors = lines.filter(l => l.level === 'error').length
+  const warnings = lines.filter(l => l.level === 'warn').length
+  const summary = [
+    count(lines.length, 'line'),
+    errors > 0 ? count(errors, 'error') : '',
+    warnings > 0 ? count(warnings, 'warning') : '',
+    dropped > 0 ? `${fmtInt(dropped)} dropped` : '',
+  ].filter(x => x !== '').join(' · ')
+  const rows = lines.map(l => `<tr class="lvl-${esc(l.level)}"><td class="num">${esc(fmtLogTime(l.t))}</td><td><code title="${esc(`source: ${l.source}`)}">${esc(l.where)}</code></td><td><span class="lvl ${esc(l.level)}">${esc(l.level)}</span></td><td><pre>${esc(l.msg)}</pre></td></tr>`)
+  const table = lines.length === 0
+    ? ''
+    : `<div class="log-scroll"><table class="log"><thead><tr><th class="num">Time</th><th>Where</th><th>Level</th><th>Message</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>`
+  const note = dropped > 0
+    ? `<p class="log-dropped muted" data-testid="logs-dropped-${id}">${fmtInt(dropped)} more line${dropped === 1 ? ' was' : 's were'} logged but not kept in the report (over the bound of the report, or rate-limited).</p>`
+    : ''
+  return `<details class="logs" data-testid="logs-${id}" data-lines="${lines.length}" data-dropped="${dropped}"><summary>Filter log <span class="muted">(${esc(summary)})</span></summary>${table}${note}</details>`
+}
+
+/** A log line's time since its check started, in seconds with milliseconds: `12.345 s`. */
+function fmtLogTime(ms: number): string {
+  return `${(ms / 1000).toFixed(3)} s`
 }
 
 /**
@@ -207,8 +252,28 @@ function throughputCard(b: BenchmarkResult, ratioMin: number | undefined): strin
   return `<div class="card" data-workload="${esc(b.workload)}">
 <h3>${esc(b.workload)}</h3>
 ${rows.join('')}
-<p class="overhead">vs no filter: IOPS ${fmtPct(-b.overhead.iopsPct)}, p99 ${fmtPct(b.overhead.p99Pct)}${ratio}</p>
+<p class="overhead" data-testid="overhead">Change vs no filter: IOPS ${iopsChange(b.overhead)}, p99 ${p99Change(b.overhead)}${ratio}</p>
 </div>`
+}
+
+/**
+ * This filter's IOPS relative to the no-filter baseline, in the reports' sign convention: the
+ * change of the metric, so `−6.7 %` is fewer IOPS (slower). `overhead.iopsPct` counts the other
+ * way (positive when slower), hence the negation.
+ */
+function iopsChange(o: Overhead): string {
+  return change('iops', -o.iopsPct, "this filter's IOPS relative to no filter", 'more IOPS, faster', 'fewer IOPS, slower')
+}
+
+/** This filter's p99 latency relative to the no-filter baseline: `+12.0 %` is higher latency. */
+function p99Change(o: Overhead): string {
+  return change('p99', o.p99Pct, "this filter's p99 latency relative to no filter", 'higher latency, slower', 'lower latency')
+}
+
+/** A signed change with a title that says what it is relative to and which way it goes (as shown, one decimal). */
+function change(metric: string, pct: number, what: string, up: string, down: string): string {
+  const shown = Math.round(pct * 10) / 10
+  return `<span class="change" data-metric="${metric}" data-pct="${esc(pct)}" title="${esc(`${what}: ${shown > 0 ? up : shown < 0 ? down : 'no change'}`)}">${fmtPct(pct)}</span>`
 }
 
 const OUTCOME_CLASS: Record<BenchmarkJudgement['outcome'], string> = { pass: 'good', fail: 'bad', marginal: 'warn' }
@@ -249,7 +314,7 @@ function latencyCard(b: BenchmarkResult, doc: CertReport): string {
   const row = (label: string, s: BenchmarkSide) =>
     `<tr><th>${label}</th><td class="num">${fmtLatency(s.latencyNs.p50)}</td><td class="num">${fmtLatency(s.latencyNs.p99)}${s.p99IntervalNs === undefined ? '' : ` <span class="muted iv">${fmtLatency(s.p99IntervalNs.low)}–${fmtLatency(s.p99IntervalNs.high)}</span>`}</td><td class="num">${fmtLatency(s.latencyNs.p999)}</td><td class="num">${fmtLatency(s.latencyNs.max)}</td><td class="num">${s.slices ?? '—'}</td></tr>`
   return `<div class="card" data-workload="${esc(b.workload)}">
-<h3>${esc(b.workload)} <span class="muted">p99 ${fmtPct(b.overhead.p99Pct)}</span></h3>
+<h3>${esc(b.workload)} <span class="muted">p99 ${p99Change(b.overhead)} vs no filter</span></h3>
 ${chart}
 ${b.judgement !== undefined && b.judgement.metric === 'p99ExcessNs' ? `<p class="overhead">${judgementText(b.judgement)}</p>` : ''}
 <div class="table-scroll"><table class="mini-table"><thead><tr><th></th><th class="num">p50</th><th class="num">p99 <span class="muted iv">95 % interval</span></th><th class="num">p99.9</th><th class="num">max</th><th class="num">slices</th></tr></thead>
@@ -275,13 +340,13 @@ function benchmarkTable(benchmarks: readonly BenchmarkResult[]): string {
 <td class="num">${fmtInt(b.baseline.iops)}</td><td class="num">${fmtInt(b.filtered.iops)}</td><td class="num">${b.reference === undefined ? '—' : fmtInt(b.reference.iops)}</td>
 <td class="num">${b.filtered.mbps.toFixed(1)}</td>
 <td class="num">${fmtLatency(b.baseline.latencyNs.p99)}</td><td class="num">${fmtLatency(b.filtered.latencyNs.p99)}</td>
-<td class="num">${b.mode === 'paced' ? '<span class="muted" title="paced: IOPS is fixed by the load">—</span>' : fmtPct(-b.overhead.iopsPct)}</td><td class="num">${fmtPct(b.overhead.p99Pct)}</td>
+<td class="num">${b.mode === 'paced' ? '<span class="muted" title="paced: IOPS is fixed by the load">—</span>' : iopsChange(b.overhead)}</td><td class="num">${p99Change(b.overhead)}</td>
 <td>${b.judgement === undefined ? '—' : judgementShort(b.judgement)}</td>
 </tr>`).join('')
   return `<h3 class="sub-h">All figures</h3>
 <div class="scroll"><table class="bench" data-testid="benchmarks-table">
 <thead>
-<tr><th rowspan="2">Workload</th><th rowspan="2">Load</th><th class="grp" colspan="3">IOPS</th><th class="grp">MB/s</th><th class="grp" colspan="2">p99 latency</th><th class="grp" colspan="2">Change vs no filter</th><th rowspan="2">Judged (95 % interval, slices)</th></tr>
+<tr><th rowspan="2">Workload</th><th rowspan="2">Load</th><th class="grp" colspan="3">IOPS</th><th class="grp">MB/s</th><th class="grp" colspan="2">p99 latency</th><th class="grp" colspan="2" title="this filter's figure relative to the no-filter baseline: IOPS −6.7 % is fewer IOPS (slower), p99 +12.0 % is higher latency">Change vs no filter</th><th rowspan="2">Judged (95 % interval, slices)</th></tr>
 <tr><th class="num">no filter</th><th class="num">filter</th><th class="num">reference</th><th class="num">filter</th><th class="num">no filter</th><th class="num">filter</th><th class="num">IOPS</th><th class="num">p99</th></tr>
 </thead>
 <tbody>${rows}</tbody></table></div>`
@@ -441,6 +506,25 @@ details.evidence table.kv { margin-top: .35rem; background: var(--soft); border:
 .kv th { width: 1%; white-space: nowrap; font-weight: 500; color: var(--muted); }
 .kv .sv { word-break: break-word; }
 .kv pre { margin: 0; overflow: auto; max-height: 20rem; font: .8rem/1.45 var(--mono); white-space: pre-wrap; word-break: break-word; }
+.cause { margin-top: .35rem; font-size: .92rem; word-break: break-word; }
+.rerun { margin-top: .35rem; font-size: .85rem; }
+.cause-label { font-weight: 600; }
+.rerun pre { margin: .15rem 0 0; padding: .3rem .55rem; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; white-space: pre-wrap; overflow-wrap: anywhere; }
+/* one click selects the whole command; a long one wraps on screen but copies as one line */
+.rerun code { font-size: .8rem; user-select: all; -webkit-user-select: all; }
+details.logs { margin-top: .35rem; }
+details.logs summary { cursor: pointer; color: var(--accent); font-size: .88rem; }
+.log-scroll { margin-top: .35rem; max-height: 24rem; overflow: auto; border: 1px solid var(--line); border-radius: 6px; background: var(--soft); }
+/* fixed layout: a long log line wraps in its cell and never widens the checks table */
+table.log { font-size: .8rem; table-layout: fixed; }
+table.log th, table.log td { padding: .15rem .45rem; border-bottom: 1px solid #e6eaef; overflow-wrap: anywhere; }
+table.log thead th { position: sticky; top: 0; font-size: .72rem; }
+table.log th:nth-child(1) { width: 5.2rem; } table.log th:nth-child(2) { width: 8rem; } table.log th:nth-child(3) { width: 3.8rem; }
+table.log pre { margin: 0; font: .8rem/1.4 var(--mono); white-space: pre-wrap; word-break: break-word; }
+table.log tr.lvl-error { background: var(--bad-bg); } table.log tr.lvl-warn { background: var(--warn-bg); }
+.lvl { font-size: .72rem; text-transform: uppercase; letter-spacing: .03em; }
+.lvl.error { color: var(--bad); font-weight: 600; } .lvl.warn { color: var(--warn); font-weight: 600; } .lvl.debug { color: var(--muted); }
+.log-dropped, .log-none { margin: .3rem 0 0; font-size: .82rem; }
 .sub-h { font-size: 1.05rem; margin: 1.6rem 0 .3rem; }
 .note { margin: .2rem 0 .8rem; font-size: .9rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 14px; }
@@ -513,6 +597,12 @@ code.hash { font-size: .78rem; word-break: break-all; }
   .run { grid-template-columns: 1fr; }
   .run dl { grid-template-columns: 1fr; gap: 0; }
   .run dl.thresholds { grid-template-columns: 1fr; }
+  /* a log line reads as "time where level" over its message */
+  table.log thead { display: none; }
+  table.log, table.log tbody, table.log tr { display: block; }
+  table.log tr { padding: .2rem .45rem; border-bottom: 1px solid #e6eaef; }
+  table.log td { display: inline; padding: 0 .5rem 0 0; border: 0; }
+  table.log td:last-child { display: block; padding: 0; }
   /* Charts shrink to the screen; larger user-unit text keeps their labels readable. */
   svg.chart .tick, svg.chart .axis-label, svg.chart .hline-label { font-size: 15px; }
   .run dd { margin-bottom: .35rem; }
@@ -523,6 +613,7 @@ code.hash { font-size: .78rem; word-break: break-all; }
   tr.check[hidden], tbody.suite[hidden] { display: table-row-group !important; }
   tr.check[hidden] { display: table-row !important; }
   .kv pre { max-height: none; overflow: visible; }
+  .log-scroll { max-height: none; overflow: visible; }
   .grid { grid-template-columns: 1fr 1fr; }
   .card { border-color: #bbb; }
   .run { grid-template-columns: 1fr 1fr; }
@@ -530,7 +621,7 @@ code.hash { font-size: .78rem; word-break: break-all; }
 }
 `
 
-// Filtering by status, expanding evidence, and opening every <details> when printing.
+// Filtering by status, expanding evidence and filter logs, and opening every <details> when printing.
 const REPORT_JS = `(function () {
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr.check'));
   var suites = Array.prototype.slice.call(document.querySelectorAll('tbody.suite'));
@@ -546,7 +637,7 @@ const REPORT_JS = `(function () {
   buttons.forEach(function (b) { b.addEventListener('click', function () { show(b.getAttribute('data-filter')); }); });
   var expand = document.querySelector('[data-expand]');
   if (expand) expand.addEventListener('click', function () {
-    var all = document.querySelectorAll('details.evidence');
+    var all = document.querySelectorAll('details.evidence, details.logs');
     var open = Array.prototype.some.call(all, function (d) { return !d.open; });
     Array.prototype.forEach.call(all, function (d) { d.open = open; });
     expand.textContent = open ? 'Collapse all evidence' : 'Expand all evidence';
@@ -556,8 +647,7 @@ const REPORT_JS = `(function () {
       var row = document.getElementById('check-' + a.getAttribute('data-goto'));
       if (!row) return;
       if (row.hidden) show('all');
-      var d = row.querySelector('details.evidence');
-      if (d) d.open = true;
+      Array.prototype.forEach.call(row.querySelectorAll('details.evidence, details.logs'), function (d) { d.open = true; });
     });
   });
   window.addEventListener('beforeprint', function () {

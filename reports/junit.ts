@@ -1,16 +1,25 @@
 /**
  * JUnit XML rendered from a report, for CI dashboards. Follows the JUnit schema Jenkins uses
  * (junit-10.xsd): `testsuites` › `testsuite` (properties, testcase*, system-out, system-err) ›
- * `testcase` (skipped | error | failure). One suite per check suite; benchmark figures are
- * properties of the `performance` suite.
+ * `testcase` (skipped | error | failure, system-out). One suite per check suite; benchmark figures
+ * are properties of the `performance` suite. A failed or errored check's element text carries its
+ * likely cause and the command that reruns it; the filter's log lines go to its `system-out`.
+ * Beyond the XSD, the root also carries `skipped`, which CI dashboards (GitLab, Jenkins) read.
  */
-import type { BenchmarkSide, CertReport, CheckResult } from './document.js'
+import type { BenchmarkSide, CertReport, CheckResult, FilterLogLine } from './document.js'
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
+import { rerunCommand } from './rerun.js'
 import { countChecks } from './verdict.js'
 
+/** Options of renderJunit. */
+export interface JunitOptions {
+  /** The package's path as given to `iofcert certify`, for the rerun commands (default `<filter id>.tgz`). */
+  readonly package?: string
+}
+
 /** Renders the report as a JUnit XML document. */
-export function renderJunit(doc: CertReport): string {
+export function renderJunit(doc: CertReport, options: JunitOptions = {}): string {
   const suites = groupBySuite(doc.checks)
   if (doc.benchmarks.length > 0 && !suites.has('performance')) suites.set('performance', [])
   const all = countChecks(doc.checks)
@@ -21,6 +30,7 @@ export function renderJunit(doc: CertReport): string {
     tests: all.total,
     failures: all.failed,
     errors: all.errored,
+    skipped: all.skipped,
     time: seconds(doc.durationMs),
   })}>`)
   let id = 0
@@ -40,7 +50,7 @@ export function renderJunit(doc: CertReport): string {
     out.push('    <properties>')
     for (const [name, value] of suiteProperties(doc, suite)) out.push(`      <property${attrs({ name, value })}/>`)
     out.push('    </properties>')
-    for (const check of checks) out.push(...testcase(check))
+    for (const check of checks) out.push(...testcase(check, rerunCommand(doc, check.id, options.package)))
     out.push('    <system-out/>', '    <system-err/>', '  </testsuite>')
   }
   out.push('</testsuites>', '')
@@ -102,7 +112,7 @@ function suiteProperties(doc: CertReport, suite: string): [string, string][] {
   return props
 }
 
-function testcase(c: CheckResult): string[] {
+function testcase(c: CheckResult, rerun: string): string[] {
   const open = `    <testcase${attrs({ name: c.id, classname: `iofcert.${c.suite}`, time: seconds(c.durationMs) })}`
   const message = c.message ?? ''
   switch (c.status) {
@@ -116,15 +126,45 @@ function testcase(c: CheckResult): string[] {
     case 'errored': {
       const tag = c.status === 'failed' ? 'failure' : 'error'
       const type = `${c.required ? 'Required' : 'Optional'}Check${c.status === 'failed' ? 'Failed' : 'Errored'}`
-      return [`${open}>`, `      <${tag}${attrs({ message, type })}>${text(detailText(c))}</${tag}>`, '    </testcase>']
+      const log = logText(c)
+      return [
+        `${open}>`,
+        `      <${tag}${attrs({ message, type })}>${text(detailText(c, rerun))}</${tag}>`,
+        ...(log === undefined ? [] : [`      <system-out>${text(log)}</system-out>`]),
+        '    </testcase>',
+      ]
     }
   }
 }
 
-function detailText(c: CheckResult): string {
+function detailText(c: CheckResult, rerun: string): string {
   const lines = [c.title]
   if (c.message !== undefined) lines.push(c.message)
+  lines.push('')
+  if (c.cause !== undefined && c.cause !== '') lines.push(`likely cause: ${c.cause}`)
+  lines.push(`rerun: ${rerun}`)
   if (c.evidence !== undefined) lines.push('', 'evidence:', JSON.stringify(c.evidence, null, 2))
+  return lines.join('\n')
+}
+
+/**
+ * The filter's log lines of a failed or errored check, one a line: time since the check started,
+ * where, level, message (later lines of a message indented under it); then how many were dropped.
+ * `undefined` when the report recorded no log for the check.
+ */
+function logText(c: CheckResult): string | undefined {
+  const logs: readonly FilterLogLine[] = c.logs ?? []
+  const dropped = c.logsDropped ?? 0
+  if (c.logs === undefined && dropped === 0) return undefined
+  const time = (l: FilterLogLine) => `${(l.t / 1000).toFixed(3)}s`
+  const tw = Math.max(0, ...logs.map(l => time(l).length))
+  const ww = Math.max(0, ...logs.map(l => l.where.length))
+  const lines = [`filter log of ${c.id}: ${logs.length} line${logs.length === 1 ? '' : 's'}${dropped > 0 ? `, ${dropped} more dropped` : ''}`]
+  for (const l of logs) {
+    const head = `${time(l).padStart(tw)} ${l.where.padEnd(ww)} ${l.level.toUpperCase().padEnd(5)} `
+    lines.push(head + l.msg.replace(/\r?\n/g, `\n${' '.repeat(head.length)}`))
+  }
+  if (dropped > 0) lines.push(`(${dropped} more line${dropped === 1 ? '' : 's'} logged but not kept in the report)`)
   return lines.join('\n')
 }
 

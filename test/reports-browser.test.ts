@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { renderHtml } from '../reports/html.js'
 import { publish } from '../reports/publish.js'
+import { rerunCommand } from '../reports/rerun.js'
 import { signReport } from '../reports/sign.js'
 import { countChecks } from '../reports/verdict.js'
 import { CHECK_STATUSES, type CertReport } from '../reports/document.js'
@@ -209,5 +210,57 @@ test('the listing loads from file://, search and filters narrow the rows, and li
     assert.ok(requests.every(u => u.startsWith('file:')), requests.join('\n'))
   } finally {
     await page.close()
+  }
+})
+
+test('a failed check shows its likely cause and rerun command; its filter log opens from the reasons and with "expand all"', { skip }, async () => {
+  const doc = buildReport({ samples: 300 })
+  const failed = doc.checks.find(c => c.id === 'performance.latency')!
+  failed.cause = 'the filter waits for its journal before completing each write'
+  failed.logs = Array.from({ length: 120 }, (_, i) => ({
+    t: i * 37, where: i % 3 === 0 ? 'daemon@host-1' : 'vm-a', source: 'ACME_cdp_1.2.0', level: (['info', 'warn', 'error', 'debug'] as const)[i % 4]!,
+    msg: i === 7 ? 'journal <full>: waiting\n  at append (journal.js:12:3)' : `journal append ${i} took ${i * 3} µs`,
+  }))
+  failed.logsDropped = 80
+  const { page, errors } = await open(await writeReportPage(doc, 'report-logs.html'))
+  try {
+    const row = page.locator(`tr[data-check-id="${failed.id}"]`)
+    assert.equal(await page.getByTestId(`cause-${failed.id}`).textContent(), `Likely cause: ${failed.cause}`)
+    const rerun = page.getByTestId(`rerun-${failed.id}`)
+    assert.equal(await rerun.isVisible(), true, 'the rerun command shows without a click')
+    assert.equal(await rerun.textContent(), rerunCommand(doc, failed.id))
+    // one click selects the whole command, ready to copy
+    await rerun.click()
+    assert.equal(await page.evaluate('window.getSelection().toString()'), rerunCommand(doc, failed.id))
+
+    const log = row.locator('details.logs table.log')
+    assert.equal(await log.isVisible(), false, 'the log starts folded')
+    await page.locator('button[data-filter="passed"]').click()
+    await page.locator(`[data-testid=reasons] a[data-goto="${failed.id}"]`).click()
+    assert.equal(await log.isVisible(), true, 'jumping to the check opens its log')
+    assert.equal(await log.locator('tbody tr').count(), 120)
+    assert.equal(await log.locator('tbody tr').nth(7).locator('td pre').textContent(), failed.logs[7]!.msg)
+    assert.match((await row.getByTestId(`logs-dropped-${failed.id}`).textContent())!, /^80 more lines were logged but not kept/)
+    await page.screenshot({ path: join(SCREENSHOTS, 'report-failure.png'), clip: (await row.boundingBox())! })
+
+    await page.evaluate(`document.querySelectorAll('details').forEach(function (d) { d.open = false })`)
+    await page.locator('button[data-expand]').click()
+    assert.equal(await log.isVisible(), true, '"expand all" opens the logs too')
+    await page.locator('button[data-expand]').click()
+    assert.equal(await log.isVisible(), false)
+    assert.deepEqual(errors, [])
+  } finally {
+    await page.close()
+  }
+  // on a phone, a long command and the log table stay within the screen
+  const phone = await open(await writeReportPage(doc, 'report-logs.html'), { width: 390, height: 844 })
+  try {
+    await phone.page.locator('button[data-expand]').click()
+    const overflow = Number(await phone.page.evaluate('document.documentElement.scrollWidth - window.innerWidth'))
+    assert.ok(overflow <= 1, `page is ${overflow}px wider than the phone`)
+    const scroll = Number(await phone.page.evaluate(`(function () { var box = document.querySelector('[data-testid=checks-table]').parentElement; return box.scrollWidth - box.clientWidth })()`))
+    assert.ok(scroll <= 1, `the checks table is ${scroll}px wider than its box`)
+  } finally {
+    await phone.page.close()
   }
 })

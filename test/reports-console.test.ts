@@ -39,3 +39,38 @@ test('colour only when asked for', () => {
   assert.ok(!renderConsole(doc, { color: false }).includes('\u001b['))
   assert.ok(renderConsole(doc, { color: true }).includes('\u001b[31mnot-ready\u001b[0m'))
 })
+
+test('each failed or errored check is followed by its likely cause, when known, and its rerun line', () => {
+  const doc = buildReport({ samples: 100, statuses: { 'cache.benefit': 'failed' } })
+  const latency = doc.checks.find(c => c.id === 'performance.latency')!
+  latency.cause = 'the filter completed 12 flushes itself instead of passing them down'
+  const lines = renderConsole(doc, { color: false }).split('\n')
+  const at = lines.findIndex(l => l.startsWith(`  ✗ ${latency.id} failed: `))
+  assert.ok(at > 0, 'the failure is listed')
+  assert.equal(lines[at + 1], `      likely cause: ${latency.cause}`)
+  assert.equal(lines[at + 2], "      rerun: iofcert certify ACME_cdp_1.2.0.tgz --grep '^performance\\.latency$' --seed 20261101")
+  // no cause known: the rerun line alone
+  const migration = lines.findIndex(l => l.startsWith('  ✗ events.migration errored: '))
+  assert.equal(lines[migration + 1], "      rerun: iofcert certify ACME_cdp_1.2.0.tgz --grep '^events\\.migration$' --seed 20261101")
+  // an optional check that failed gets one too
+  const optional = lines.findIndex(l => l.startsWith('  ! cache.benefit failed'))
+  assert.equal(lines[optional + 1], "      rerun: iofcert certify ACME_cdp_1.2.0.tgz --grep '^cache\\.benefit$' --seed 20261101")
+  // one rerun line per failed or errored check, none for the others
+  const bad = doc.checks.filter(c => c.status === 'failed' || c.status === 'errored')
+  assert.equal(lines.filter(l => l.trimStart().startsWith('rerun: ')).length, bad.length)
+  assert.ok(!renderConsole(buildReport({ samples: 100, outcome: 'ready' }), { color: false }).includes('rerun:'))
+})
+
+test('the rerun line uses the package path given, quoted for the shell, and the run\'s options', () => {
+  const doc = buildReport({ samples: 100 })
+  doc.options = { quick: true, certified: false }
+  const out = renderConsole(doc, { color: false, package: '../pkgs/acme cdp.tgz' })
+  assert.ok(out.includes("      rerun: iofcert certify '../pkgs/acme cdp.tgz' --grep '^performance\\.latency$' --seed 20261101 --quick\n"), out)
+})
+
+test('a multi-line cause keeps its later lines indented under it', () => {
+  const doc = buildReport({ samples: 100 })
+  doc.checks.find(c => c.id === 'events.migration')!.cause = 'the sidecar was not reopened\nafter the move to host-2'
+  const out = renderConsole(doc, { color: false })
+  assert.ok(out.includes('      likely cause: the sidecar was not reopened\n        after the move to host-2\n      rerun: '), out)
+})

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { renderJunit } from '../reports/junit.js'
+import { rerunCommand } from '../reports/rerun.js'
 import { countChecks } from '../reports/verdict.js'
 import type { CertReport } from '../reports/document.js'
 import { buildReport } from './fixtures/report-fixture.js'
@@ -58,9 +59,11 @@ function parseXml(xml: string): XmlElement {
   return root.children[0]!
 }
 
-// Attribute names of Jenkins' junit-10.xsd.
+// Attribute names of Jenkins' junit-10.xsd, plus one deliberate addition: `skipped` on
+// <testsuites>. The XSD has it on <testsuite> only, but CI tools (GitLab, Jenkins and the
+// common JUnit readers) read the root's skipped count, so the root carries it too.
 const ALLOWED = {
-  testsuites: ['name', 'time', 'tests', 'failures', 'disabled', 'errors'],
+  testsuites: ['name', 'time', 'tests', 'failures', 'disabled', 'errors', 'skipped'],
   testsuite: ['name', 'tests', 'failures', 'errors', 'group', 'time', 'disabled', 'skipped', 'timestamp', 'hostname', 'id', 'package', 'file', 'log', 'url', 'version'],
   testcase: ['name', 'assertions', 'time', 'classname', 'status', 'class', 'file', 'line'],
   property: ['name', 'value'],
@@ -98,7 +101,8 @@ test('counts of the testsuites and each testsuite match the checks', () => {
   const doc = buildReport({ samples: 200 })
   const root = render(doc)
   const all = countChecks(doc.checks)
-  assert.deepEqual([root.attrs.tests, root.attrs.failures, root.attrs.errors].map(Number), [all.total, all.failed, all.errored])
+  assert.deepEqual([root.attrs.tests, root.attrs.failures, root.attrs.errors, root.attrs.skipped].map(Number), [all.total, all.failed, all.errored, all.skipped])
+  assert.ok(all.skipped > 0, 'the fixture has skipped checks, so the root count is not a default 0')
   for (const suite of root.children) {
     const checks = doc.checks.filter(c => c.suite === suite.attrs.name)
     const n = countChecks(checks)
@@ -165,4 +169,71 @@ test('untrusted strings stay well-formed XML: markup, quotes, newlines and contr
   assert.equal(root.attrs.name, `iofcert ${doc.filter.id}`)
   const failure = root.children.flatMap(s => s.children).find(c => c.attrs.name === 'performance.latency')!.children[0]!
   assert.equal(failure.attrs.message, 'line one\nline "two" <x> & \uFFFD\uFFFD bell, \uFFFD lone surrogate, ]]> end')
+})
+
+test('the root has no attribute outside the XSD but skipped, on every outcome', () => {
+  for (const doc of [buildReport({ samples: 100 }), buildReport({ samples: 100, outcome: 'ready' })]) {
+    const root = render(doc)
+    assertAttrs(root)
+    assert.deepEqual(Object.keys(root.attrs).sort(), ['errors', 'failures', 'name', 'skipped', 'tests', 'time'])
+  }
+})
+
+test('a failed or errored check carries its likely cause and rerun line in the element text and its filter log in system-out', () => {
+  const doc = buildReport({ samples: 100 })
+  const failed = doc.checks.find(c => c.id === 'performance.latency')!
+  failed.cause = 'the filter queued writes behind its <journal> & flushed late'
+  failed.logs = [
+    { t: 12, where: 'vm-a', source: 'ACME_cdp_1.2.0', level: 'info', msg: 'attached disk-a0' },
+    { t: 1534.9, where: 'daemon@host-1', source: 'ACME_cdp_1.2.0/daemon', level: 'warn', msg: 'journal <full> & "slow"\nsecond line' },
+    { t: 2001, where: 'vm-a', source: 'ACME_cdp_1.2.0', level: 'error', msg: 'flush took 812 ms \u0001' },
+  ]
+  failed.logsDropped = 17
+  const errored = doc.checks.find(c => c.id === 'events.migration')!
+  const root = render(doc)
+  root.children.forEach(assertAttrs)
+  const cases = root.children.flatMap(s => s.children.filter(c => c.name === 'testcase'))
+
+  const tc = cases.find(c => c.attrs.name === failed.id)!
+  assert.deepEqual(tc.children.map(c => c.name), ['failure', 'system-out'], 'the log follows the failure, as the XSD orders them')
+  const text = tc.children[0]!.text
+  assert.ok(text.includes(`likely cause: ${failed.cause}`), text)
+  assert.ok(text.includes(`rerun: ${rerunCommand(doc, failed.id)}`), text)
+  assert.ok(text.includes("rerun: iofcert certify ACME_cdp_1.2.0.tgz --grep '^performance\\.latency$' --seed 20261101"), text)
+  assert.ok(text.indexOf('rerun:') < text.indexOf('evidence:'), 'cause and rerun come before the (long) evidence')
+  const out = tc.children[1]!.text
+  assert.deepEqual(out.split('\n'), [
+    'filter log of performance.latency: 3 lines, 17 more dropped',
+    '0.012s vm-a          INFO  attached disk-a0',
+    '1.535s daemon@host-1 WARN  journal <full> & "slow"',
+    '                           second line',
+    '2.001s vm-a          ERROR flush took 812 ms \uFFFD',
+    '(17 more lines logged but not kept in the report)',
+  ])
+
+  // without a cause or a log: the rerun line only, and no system-out
+  const etc = cases.find(c => c.attrs.name === errored.id)!
+  assert.deepEqual(etc.children.map(c => c.name), ['error'])
+  assert.ok(!etc.children[0]!.text.includes('likely cause'))
+  assert.ok(etc.children[0]!.text.includes(`rerun: ${rerunCommand(doc, errored.id)}`))
+  // passed and skipped checks get neither
+  const passed = cases.find(c => c.attrs.name === 'package.descriptor')!
+  assert.deepEqual(passed.children, [])
+  assert.ok(!renderJunit(doc).includes("--grep '^package\\.descriptor$'"))
+})
+
+test('the rerun line names the package path given, quoted for the shell', () => {
+  const doc = buildReport({ samples: 100 })
+  const xml = renderJunit(doc, { package: "./my pkgs/cdp.tgz" })
+  assert.ok(xml.includes("rerun: iofcert certify './my pkgs/cdp.tgz' --grep"), 'the path is used and quoted')
+})
+
+test('a check whose log was all dropped still says how many lines were dropped', () => {
+  const doc = buildReport({ samples: 100 })
+  const errored = doc.checks.find(c => c.id === 'events.migration')!
+  errored.logs = []
+  errored.logsDropped = 3
+  const tc = render(doc).children.flatMap(s => s.children).find(c => c.attrs.name === errored.id)!
+  assert.deepEqual(tc.children.map(c => c.name), ['error', 'system-out'])
+  assert.equal(tc.children[1]!.text, 'filter log of events.migration: 0 lines, 3 more dropped\n(3 more lines logged but not kept in the report)')
 })

@@ -97,7 +97,7 @@ export function registerCertifyCommand(program: Command): void {
         })
         if (tty) process.stderr.write('\r\x1b[K')
         const written = await writeOutputs(doc, { ...(f.json ? { json: f.json } : {}), ...(f.html ? { html: f.html } : {}), ...(f.junit ? { junit: f.junit } : {}), ...(f.sign ? { sign: f.sign } : {}) })
-        log(renderConsole(written, { color: Boolean(tty) }) + '\n')
+        log(renderConsole(written, { color: Boolean(tty), package: pkg }) + '\n')
         for (const [what, p] of [['JSON', f.json], ['HTML', f.html], ['JUnit', f.junit]] as const) if (p && p !== '-') log(`${what} report: ${p}\n`)
         process.exitCode = written.verdict === 'ready' ? 0 : 1
       } catch (e) {

@@ -1,6 +1,6 @@
 /**
- * The report commands: `report merge | html | junit`, `publish` and `verify`. Each maps its
- * flags to a call of the reports library and nothing more.
+ * The report commands: `report merge | html | junit | sign`, `publish` and `verify`. Each maps
+ * its flags to a call of the reports library and nothing more.
  *
  * Exit codes are set on `process.exitCode`, never by exiting, so the caller's cleanup runs:
  * - 0: the command succeeded (`verify`: the report is valid);
@@ -8,25 +8,29 @@
  *   `publish` refused a report (without `--trust` nothing is published; with it the report is
  *   left out of a listing that is still written), or `report merge` produced a not-ready report
  *   (the merged verdict gates like `certify`);
- * - 2: bad input — an unreadable or invalid input file, key or trust file — with one line on stderr;
+ * - 2: bad input — an unreadable or invalid input file, key or trust file, or (`report sign`) a
+ *   report that is not consistent, so its signature would not verify — with one line on stderr;
  * - 3: a report the harness would write is invalid (a harness fault; nothing is written).
  * Errors of the reports module (`ReportError`, which carries `code` and `exitCode`) become
  * that one line and exit code; any other error is rethrown for the top-level handler.
  */
+import { readFile } from 'node:fs/promises'
+import { createPrivateKey } from 'node:crypto'
 import type { Command } from 'commander'
-import { isReportError } from '../../reports/errors.js'
+import { isReportError, KeyUnreadable, ReportError } from '../../reports/errors.js'
 import { renderHtml } from '../../reports/html.js'
 import { renderJunit } from '../../reports/junit.js'
 import { mergeReports } from '../../reports/merge.js'
 import { publish } from '../../reports/publish.js'
+import { signReport, verificationParts } from '../../reports/sign.js'
 import { assessReport, assessmentReasons, readTrustFile } from '../../reports/trust.js'
 import type { CertReport } from '../../reports/document.js'
 import { countChecks, describeNarrowing, runNarrowing } from '../../reports/verdict.js'
 import { readJsonFile, readPublicKeyFile, readReport, writeReport, writeTextAtomic } from '../../reports/write.js'
 
-/** Adds `report merge|html|junit`, `publish` and `verify` to the program. */
+/** Adds `report merge|html|junit|sign`, `publish` and `verify` to the program. */
 export function registerReportCommands(program: Command): void {
-  const report = program.command('report').description('merge report shards or render a report as HTML or JUnit XML')
+  const report = program.command('report').description('merge report shards, render a report as HTML or JUnit XML, or sign it')
 
   report
     .command('merge')
@@ -58,6 +62,30 @@ export function registerReportCommands(program: Command): void {
     .requiredOption('--out <file>', 'XML file, or - for stdout')
     .action(guard(async (file: string, opts: { out: string }) => {
       await writeTextAtomic(opts.out, renderJunit(await readReport(file)))
+      return 0
+    }))
+
+  report
+    .command('sign')
+    .description('sign a report with an Ed25519 key after the run (replacing any earlier signature)')
+    .argument('<report.json>', 'report file')
+    .requiredOption('--key <private.pem>', 'Ed25519 private key (PEM), as iofcert keygen writes it')
+    .option('--out <file>', 'signed report file, or - for stdout (default: the report file, replaced atomically)')
+    .action(guard(async (file: string, opts: { key: string; out?: string }) => {
+      const doc = await readReport(file)
+      // a report whose verdict, counts or thresholds do not follow from its checks would be signed but never verify
+      const inconsistent = verificationParts(doc).consistency
+      if (inconsistent.length > 0) {
+        throw new ReportError('ReportInconsistent', `refusing to sign ${file}: its signature would never verify: ${inconsistent.join('; ')}`, { file, reasons: inconsistent }, 2)
+      }
+      const pem = await readPrivateKeyFile(opts.key)
+      const old = doc.signature
+      const signed = signReport(doc, pem)
+      const out = opts.out ?? file
+      await writeReport(out, signed)
+      const fp = signed.signature!.keyFingerprint
+      const replaced = old === undefined ? '' : old.keyFingerprint === fp ? ' (replacing its earlier signature by the same key)' : ` (replacing its earlier signature by key ${old.keyFingerprint})`
+      process.stderr.write(`signed ${file} with key ${fp}${replaced}${out === file ? '' : `; wrote ${out === '-' ? 'stdout' : out}`}\n`)
       return 0
     }))
 
@@ -108,6 +136,26 @@ export function registerReportCommands(program: Command): void {
       process.stdout.write(`${result.invalid.length > 0 ? 'invalid' : 'untrusted'}: ${file}: ${assessmentReasons(result).join('; ')}\n`)
       return 1
     }))
+}
+
+/** Reads a PEM Ed25519 private key file; `KeyUnreadable` (exit code 2) when it is missing or not one. */
+async function readPrivateKeyFile(file: string): Promise<string> {
+  let pem: string
+  try {
+    pem = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw KeyUnreadable(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message, err)
+  }
+  let type: string | undefined
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw KeyUnreadable(file, code === 'ERR_MISSING_PASSPHRASE' ? 'an encrypted private key; give an unencrypted one' : 'not a PEM private key', err)
+  }
+  if (type !== 'ed25519') throw KeyUnreadable(file, `a ${type ?? 'unknown'} key, not an Ed25519 private key`)
+  return pem
 }
 
 /** Runs an action, mapping its result and the reports module's coded errors to an exit code. */
