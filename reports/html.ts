@@ -26,6 +26,11 @@ export interface HtmlOptions {
 const STATUS_LABEL: Record<CheckStatus, string> = { passed: 'Passed', failed: 'Failed', skipped: 'Skipped', errored: 'Errored' }
 
 /** Renders the report as one self-contained HTML page. */
+/** MB/s with one decimal, and two significant digits below 1 (a paced 0.41 MB/s is not 0.4 or 0.0). */
+function fmtMbps(v: number): string {
+  return v >= 1 || v === 0 ? v.toFixed(1) : v.toPrecision(2)
+}
+
 export function renderHtml(doc: CertReport, options: HtmlOptions = {}): string {
   const f = doc.filter
   const title = `${f.vendor} ${f.name} ${f.version} — ${doc.verdict === 'ready' ? 'ready' : 'not ready'} — ${doc.tool.name} certification report`
@@ -239,7 +244,7 @@ function throughputCard(b: BenchmarkResult, ratioMin: number | undefined): strin
     // the interval of the side's IOPS over its slices, drawn across the end of its bar
     const whisker = iv === undefined ? '' : `<span class="whisker" title="95 % interval ${fmtInt(iv.low)}–${fmtInt(iv.high)} IOPS" style="left:${pct(iv.low)};width:calc(${pct(iv.high)} - ${pct(iv.low)})"></span>`
     const detail = [iv === undefined ? '' : `${fmtInt(iv.low)}–${fmtInt(iv.high)}`, side!.slices === undefined ? '' : `${side!.slices} slices`, side!.spreadPct === undefined ? '' : `±${side!.spreadPct} %`].filter(x => x !== '').join(', ')
-    return `<div class="bar-row"><div class="bar-text"><span>${label}</span><span class="bar-value"><b>${fmtInt(side!.iops)}</b> IOPS <span class="muted">· ${side!.mbps.toFixed(1)} MB/s${detail === '' ? '' : ` · ${esc(detail)}`}</span></span></div><div class="bar-track"><span class="bar ${cls}" style="width:${pct(side!.iops)}"></span>${whisker}</div></div>`
+    return `<div class="bar-row"><div class="bar-text"><span>${label}</span><span class="bar-value"><b>${fmtInt(side!.iops)}</b> IOPS <span class="muted">· ${fmtMbps(side!.mbps)} MB/s${detail === '' ? '' : ` · ${esc(detail)}`}</span></span></div><div class="bar-track"><span class="bar ${cls}" style="width:${pct(side!.iops)}"></span>${whisker}</div></div>`
   })
   let ratio = ''
   if (b.judgement !== undefined && b.judgement.metric === 'iopsRatio') {
@@ -338,7 +343,7 @@ function benchmarkTable(benchmarks: readonly BenchmarkResult[]): string {
   const rows = benchmarks.map(b => `<tr>
 <th>${esc(b.workload)}</th><td>${esc(b.mode ?? '')}</td>
 <td class="num">${fmtInt(b.baseline.iops)}</td><td class="num">${fmtInt(b.filtered.iops)}</td><td class="num">${b.reference === undefined ? '—' : fmtInt(b.reference.iops)}</td>
-<td class="num">${b.filtered.mbps.toFixed(1)}</td>
+<td class="num">${fmtMbps(b.filtered.mbps)}</td>
 <td class="num">${fmtLatency(b.baseline.latencyNs.p99)}</td><td class="num">${fmtLatency(b.filtered.latencyNs.p99)}</td>
 <td class="num">${b.mode === 'paced' ? '<span class="muted" title="paced: IOPS is fixed by the load">—</span>' : iopsChange(b.overhead)}</td><td class="num">${p99Change(b.overhead)}</td>
 <td>${b.judgement === undefined ? '—' : judgementShort(b.judgement)}</td>

@@ -19,5 +19,7 @@ export function rerunCommand(doc: Pick<CertReport, 'seed' | 'filter' | 'profile'
   if (doc.options?.quick === true) parts.push('--quick')
   if (doc.options?.certified === true) parts.push('--certified')
   if (doc.profile.name !== 'default') parts.push('--profile', shellQuote(doc.profile.name))
+  // the upgrade check needs the older package the run was given; the report names it only by its role
+  if (checkId === 'lifecycle.upgrade') parts.push('--upgrade-from', "'<older package>'")
   return parts.join(' ')
 }

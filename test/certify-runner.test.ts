@@ -115,3 +115,23 @@ test('a signed report verifies, an edited one fails verify and is refused by pub
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('certify --sign with a key that cannot sign is bad input before the run: exit 2, one line, no report', async () => {
+  const { generateKeyPairSync } = await import('node:crypto')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-signkey-'))
+  try {
+    const rsa = path.join(dir, 'rsa.pem')
+    fs.writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)
+    const cases: [string, RegExp][] = [[rsa, /signing key .*rsa\.pem is a rsa key, not an Ed25519 private key/], [path.join(dir, 'none.pem'), /cannot read signing key .*none\.pem/]]
+    for (const [key, message] of cases) {
+      const r = await run(process.execPath, [CLI, 'certify', referencePackage('passthrough'), '--sign', key, '--json', path.join(dir, 'r.json')]).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, message)
+      // one line: no check ran (each would print a progress line) before the refusal
+      assert.equal(r.stderr.trim().split('\n').length, 1)
+      assert.ok(!fs.existsSync(path.join(dir, 'r.json')))
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

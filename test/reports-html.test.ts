@@ -181,3 +181,20 @@ test('overhead percentages are the filtered side\'s change vs no filter, and eve
   assert.match(html, /data-metric="p99" data-pct="12" title="this filter&#39;s p99 latency relative to no filter: higher latency, slower"/)
   assert.match(html, /data-metric="p99" data-pct="-3.04" title="this filter&#39;s p99 latency relative to no filter: lower latency">−3\.0 %</)
 })
+
+test('a paced side of a few hundred KB/s shows its throughput with two significant digits, not 0.0 or 0.4', () => {
+  const doc = buildReport({ outcome: 'ready' })
+  const b = doc.benchmarks[0]!
+  b.filtered.mbps = 0.4096
+  b.filtered.iops = 100
+  const html = renderHtml(doc)
+  assert.ok(html.includes('0.41 MB/s'), 'the bar shows 0.41 MB/s')
+  assert.ok(/<td class="num">0\.41<\/td>/.test(html), 'the table shows 0.41')
+  assert.ok(!html.includes('0.4 MB/s'))
+})
+
+test('the rerun line of lifecycle.upgrade asks for the older package', () => {
+  const doc = buildReport()
+  assert.match(rerunCommand(doc, 'lifecycle.upgrade', 'x.tgz'), /^iofcert certify x\.tgz --grep '\^lifecycle\\\.upgrade\$' --seed \d+ .*--upgrade-from '<older package>'$/)
+  assert.doesNotMatch(rerunCommand(doc, 'ordering.completion', 'x.tgz'), /--upgrade-from/)
+})

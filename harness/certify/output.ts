@@ -1,4 +1,5 @@
 /** Writes a run's report in the formats asked for; every JSON report is schema-checked first. */
+import { createPrivateKey } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { CertReport } from '../../reports/document.js'
@@ -17,6 +18,8 @@ export interface OutputOptions {
   readonly junit?: string
   /** Ed25519 private key (PEM file) to sign the report with. */
   readonly sign?: string
+  /** The package's path as the user gave it, for the rerun lines of the HTML and JUnit reports. */
+  readonly package?: string
 }
 
 /**
@@ -27,19 +30,38 @@ export interface OutputOptions {
 export async function writeOutputs(doc: CertReport, o: OutputOptions): Promise<CertReport> {
   let out = withPerformanceFindings(doc)
   if (o.sign !== undefined) {
-    let pem: string
-    try {
-      pem = fs.readFileSync(o.sign, 'utf8')
-    } catch (e) {
-      throw new IofError('BadInput', `cannot read signing key ${o.sign}: ${(e as Error).message}`, {}, { exitCode: 2 })
-    }
+    const pem = readSigningKey(o.sign)
     out = signReport(out, pem)
   }
   const v = validateReport(out)
   if (!v.ok) throw new IofError('ReportInvalid', `the harness produced an invalid report (a harness bug): ${v.errors.join('; ')}`, {}, { exitCode: 3 })
   for (const p of [o.json, o.html, o.junit]) if (p !== undefined && p !== '-') fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true })
   if (o.json !== undefined) await writeReport(o.json, out)
-  if (o.html !== undefined) await writeTextAtomic(o.html, renderHtml(out))
-  if (o.junit !== undefined) await writeTextAtomic(o.junit, renderJunit(out))
+  const rendering = o.package !== undefined ? { package: o.package } : {}
+  if (o.html !== undefined) await writeTextAtomic(o.html, renderHtml(out, rendering))
+  if (o.junit !== undefined) await writeTextAtomic(o.junit, renderJunit(out, rendering))
   return out
+}
+
+/**
+ * Reads an Ed25519 private key (PEM) to sign a report with; a missing, unreadable, encrypted or
+ * non-Ed25519 key is bad input (exit 2). `iofcert certify` reads it before the run, so a bad key
+ * does not cost a whole run.
+ */
+export function readSigningKey(file: string): string {
+  let pem: string
+  try {
+    pem = fs.readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new IofError('BadInput', `cannot read signing key ${file}: ${(e as Error).message}`, {}, { exitCode: 2 })
+  }
+  let type: string | undefined
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType
+  } catch (e) {
+    const encrypted = (e as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE'
+    throw new IofError('BadInput', `signing key ${file} is ${encrypted ? 'an encrypted private key; give an unencrypted one' : 'not a PEM private key'}`, {}, { exitCode: 2 })
+  }
+  if (type !== 'ed25519') throw new IofError('BadInput', `signing key ${file} is a ${type ?? 'unknown'} key, not an Ed25519 private key`, {}, { exitCode: 2 })
+  return pem
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { renderConsole } from '../../reports/console.js'
 import { certify, parseShard } from '../certify/runner.js'
-import { writeOutputs } from '../certify/output.js'
+import { readSigningKey, writeOutputs } from '../certify/output.js'
 import { IofError } from '../framework/errors.js'
 import type { SandboxMode } from '../certify/os-sandbox.js'
 import type { CheckResult } from '../../reports/document.js'
@@ -76,6 +76,8 @@ export function registerCertifyCommand(program: Command): void {
         process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}  at ${((performance.now() - started) / 1000).toFixed(0)} s\n`)
       }
       try {
+        // a bad signing key is bad input before the run, not after it
+        if (f.sign !== undefined) readSigningKey(f.sign)
         const doc = await certify({
           package: pkg,
           ...(f.upgradeFrom !== undefined ? { upgradeFrom: f.upgradeFrom } : {}),
@@ -96,7 +98,7 @@ export function registerCertifyCommand(program: Command): void {
           onCheck: progress,
         })
         if (tty) process.stderr.write('\r\x1b[K')
-        const written = await writeOutputs(doc, { ...(f.json ? { json: f.json } : {}), ...(f.html ? { html: f.html } : {}), ...(f.junit ? { junit: f.junit } : {}), ...(f.sign ? { sign: f.sign } : {}) })
+        const written = await writeOutputs(doc, { ...(f.json ? { json: f.json } : {}), ...(f.html ? { html: f.html } : {}), ...(f.junit ? { junit: f.junit } : {}), ...(f.sign ? { sign: f.sign } : {}), package: pkg })
         log(renderConsole(written, { color: Boolean(tty), package: pkg }) + '\n')
         for (const [what, p] of [['JSON', f.json], ['HTML', f.html], ['JUnit', f.junit]] as const) if (p && p !== '-') log(`${what} report: ${p}\n`)
         process.exitCode = written.verdict === 'ready' ? 0 : 1
