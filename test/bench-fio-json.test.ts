@@ -58,11 +58,14 @@ test('toFioJson writes fio\'s layout, one entry per job with its VMs merged, and
   assert.equal(job.read.total_ios + job.write.total_ios, total)
   assert.equal(job.read.io_bytes, vms[0]!.read.ioBytes + vms[1]!.read.ioBytes)
   assert.equal(job.read.lat_ns.N, job.read.total_ios)
-  assert.deepEqual(Object.keys(job.read.lat_ns), ['min', 'max', 'mean', 'stddev', 'N', 'percentile'])
-  assert.ok(['1.000000', '50.000000', '99.000000', '99.900000', '99.990000'].every((k) => k in job.read.lat_ns.percentile!))
+  // fio's defaults: percentiles under clat_ns only (lat_percentiles=0)
+  assert.deepEqual(Object.keys(job.read.clat_ns), ['min', 'max', 'mean', 'stddev', 'N', 'percentile'])
+  assert.deepEqual(Object.keys(job.read.lat_ns), ['min', 'max', 'mean', 'stddev', 'N'])
+  assert.ok(['1.000000', '50.000000', '99.000000', '99.900000', '99.990000'].every((k) => k in job.read.clat_ns.percentile!))
   const merged = new LatencyHistogram().merge(vms[0]!.read.latency).merge(vms[1]!.read.latency)
-  assert.equal(job.read.lat_ns.percentile!['99.000000'], merged.percentile(99), 'percentiles of the merged histogram')
-  assert.deepEqual(job.read.clat_ns, job.read.lat_ns)
+  assert.equal(job.read.clat_ns.percentile!['99.000000'], merged.percentile(99), 'percentiles of the merged histogram')
+  assert.deepEqual({ ...job.read.clat_ns, percentile: undefined }, { ...job.read.lat_ns, percentile: undefined }, 'clat is lat: issue → completion')
+  assert.equal(job.read.slat_ns.N, 0, 'slat is not measured')
   assert.equal(job.trim.total_ios, 0)
   const shares = [...Object.values(job.latency_ns), ...Object.values(job.latency_us), ...Object.values(job.latency_ms)]
   assert.ok(Math.abs(shares.reduce((s, x) => s + x, 0) - 100) < 1e-6, 'the latency distribution covers every I/O')
@@ -86,8 +89,8 @@ test('our document round-trips through parseFioJson', async () => {
       [job![dir].iops, job![dir].totalIos, job![dir].ioBytes, job![dir].runtimeMs, job![dir].bwBytes, job![dir].lat.mean],
       [d.iops, d.total_ios, d.io_bytes, d.runtime, d.bw_bytes, d.lat_ns.mean],
     )
-    assert.equal(percentileOf(job![dir].lat, 99.9), d.lat_ns.percentile!['99.900000'])
-    assert.equal(job![dir].lat.percentileSource, 'lat')
+    assert.equal(percentileOf(job![dir].lat, 99.9), d.clat_ns.percentile!['99.900000'])
+    assert.equal(job![dir].lat.percentileSource, 'clat')
   }
   assert.equal(job!.iofcert?.device, 'file')
 })
@@ -158,7 +161,7 @@ test('real fio output parses (null engine)', { skip: fioMissing }, () => {
 test('our per-direction layout has the same keys, in the same order, as real fio\'s', { skip: fioMissing }, async () => {
   const r = spawnSync('fio', ['--output-format=json', '--name=probe', '--ioengine=null', '--size=1m', '--rw=read', '--lat_percentiles=1'], { encoding: 'utf8' })
   const real = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: Record<string, Record<string, Record<string, unknown>>>[] }
-  const [spec] = parseJobText('[probe]\nsize=1m\n', { file: 'p.fio', env: {} })
+  const [spec] = parseJobText('[probe]\nsize=1m\nlat_percentiles=1\n', { file: 'p.fio', env: {} })
   const ours = toFioJson([{ spec: spec!, device: 'memory', chain: [], vms: await runJob(spec!) }], { version: '0' })
   assert.deepEqual(Object.keys(ours.jobs[0]!.read), Object.keys(real.jobs[0]!.read!))
   assert.deepEqual(Object.keys(ours.jobs[0]!.read.lat_ns), Object.keys(real.jobs[0]!.read!.lat_ns!))

@@ -34,11 +34,16 @@ test('runFio resolves to null when there is no fio', async () => {
   assert.equal(await runFio(path.join(EXAMPLES, 'null.fio'), { fioPath: '/nonexistent/fio' }), null)
 })
 
-test('runFio runs a real job file on fio\'s null engine, --runtime overriding the file', { skip: fioMissing }, async () => {
-  const run = await runFio(path.join(EXAMPLES, 'fio-rand-RW.fio'), { runtimeS: 0.5 })
+test('runFio runs a real job file on fio\'s null engine, --runtime for a job that sets none', { skip: fioMissing }, async () => {
+  // fio-rand-RW.fio runs 900 s: as fio, --runtime would not shorten it, so this copy has no runtime
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-fiorun-'))
+  const file = path.join(dir, 'fio-rand-RW.fio')
+  fs.writeFileSync(file, fs.readFileSync(path.join(EXAMPLES, 'fio-rand-RW.fio'), 'utf8').replace(/^runtime=900$/m, ''))
+  const run = await runFio(file, { runtimeS: 0.5 })
+  fs.rmSync(dir, { recursive: true, force: true })
   assert.ok(run !== null)
   assert.match(run.version, /^fio-/)
-  assert.match(run.jobText, /^runtime=500ms$/m)
+  assert.match(run.jobText, /^runtime=500ms\ntime_based$/m)
   const { summary } = run
   assert.equal(summary.producer, 'fio')
   assert.equal(summary.jobs.length, 4, 'numjobs=4: fio reports each copy')

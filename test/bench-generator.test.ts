@@ -241,11 +241,15 @@ test('rwmixread sets the share of reads; bssplit and bsrange set the sizes', asy
   const share = result.read.totalIos / (result.read.totalIos + result.write.totalIos)
   assert.ok(share > 0.68 && share < 0.72, String(share))
 
-  const split = await drive({ ...base, rw: 'randwrite', bssplit: [{ bs: 4096, pct: 50 }, { bs: 65536, pct: 50 }], size: 64 * MiB, capacity: 64 * MiB, numberIos: 10_000 }, 'sync')
+  // the weights (norandommap: with the random map an I/O that meets a block already covered in
+  // the pass is cut short, as fio's, so other multiples of 4 KiB appear)
+  const split = await drive({ ...base, rw: 'randwrite', bssplit: [{ bs: 4096, pct: 50 }, { bs: 65536, pct: 50 }], size: 64 * MiB, capacity: 64 * MiB, numberIos: 10_000, norandommap: true }, 'sync')
   const lens = split.log.map((s) => s.length)
   assert.ok(lens.every((l) => l === 4096 || l === 65536))
   const small = lens.filter((l) => l === 4096).length / lens.length
   assert.ok(small > 0.47 && small < 0.53, String(small))
+  const mapped = await drive({ ...base, rw: 'randwrite', bssplit: [{ bs: 4096, pct: 50 }, { bs: 65536, pct: 50 }], size: 4 * MiB, capacity: 4 * MiB, numberIos: 4_000 }, 'sync')
+  assert.ok(mapped.log.every((s) => s.length % 4096 === 0 && s.length <= 65536 && s.offset % 4096 === 0))
 
   const range = await drive({ ...base, bs: { read: { kind: 'range', min: 4096, max: 16384 }, write: { kind: 'fixed', bs: 4096 } } }, 'sync')
   assert.deepEqual([...new Set(range.log.map((s) => s.length))].sort(), [12288, 16384, 4096, 8192].sort())

@@ -165,7 +165,11 @@ test('durations: runtime and ramp_time suffixes, seconds by default', () => {
   assert.equal(rt('0'), null, 'runtime=0 means no limit')
   assert.equal(text('[job]\nramp_time=2s\n')[0]!.rampMs, 2000)
   throwsJob(() => rt('10x'), BenchErrorCode.JobBadValue, /unknown time unit "x"/)
-  throwsJob(() => text('[job]\ntime_based\n'), BenchErrorCode.JobBadValue, /job\.fio:2: time_based needs a runtime/)
+  // fio warns "time_based requires a runtime/timeout setting" and runs the job to its size
+  const [tb] = text('[job]\nsize=1m\ntime_based\n')
+  assert.equal(tb!.timeBased, false)
+  assert.deepEqual(tb!.ignored.map((i) => [i.option, i.line]), [['time_based', 3]])
+  assert.match(tb!.ignored[0]!.reason, /needs a runtime.*runs to its size/)
 })
 
 test('block sizes: per direction, ranges and splits', () => {
@@ -203,12 +207,12 @@ test('rw, rwmix and verify values', () => {
 })
 
 test('fio options that change the workload are refused, unless set to their off value', () => {
-  throwsJob(() => text('[job]\nrate_iops=2000\n'), BenchErrorCode.JobUnsupportedOption, /job\.fio:2: rate_iops=2000: rate limits are not implemented/)
+  throwsJob(() => text('[job]\nrate_iops=2000\nrate_process=poisson\n'), BenchErrorCode.JobUnsupportedOption, /job\.fio:3: rate_process=poisson: Poisson arrivals are not implemented/)
   throwsJob(() => text('[job]\nthinktime=100\n'), BenchErrorCode.JobUnsupportedOption, /think time/)
   throwsJob(() => text('[job]\nrandom_distribution=zipf:1.2\n'), BenchErrorCode.JobUnsupportedOption, /uniform random offsets/)
-  const [j] = text('[job]\nrate_iops=0\nfsync=0\nthinktime=0\nrandom_distribution=random\n')
+  const [j] = text('[job]\nrate_process=linear\nfsync=0\nthinktime=0\nrandom_distribution=random\n')
   assert.deepEqual(j!.ignored.map((i) => [i.option, i.reason]), [
-    ['rate_iops', 'no effect at this value'],
+    ['rate_process', 'no effect at this value'],
     ['fsync', 'no effect at this value'],
     ['thinktime', 'no effect at this value'],
   ])
@@ -334,14 +338,19 @@ test('${VAR} expands from the environment; an unset one is named when it breaks 
   throwsJob(() => text('[job]\nsize=${NOPE}\n'), BenchErrorCode.JobBadValue, /job\.fio:2: size=: empty value \(environment variable NOPE not set\)/)
 })
 
-test('command-line overrides: --runtime replaces the file runtime and makes the jobs time based', () => {
+test('command-line options are defaults the file overrides, as fio reads them before the job file', () => {
   const file = path.join(EXAMPLES, 'ssd-test.fio')
+  // ssd-test.fio sets runtime=60 in [global]: `fio --runtime=10 ssd-test.fio` runs 60 s jobs
   const jobs = parseJobFile(file, { overrides: { runtime: '10' } })
-  assert.ok(jobs.every((j) => j.runtimeMs === 10_000 && j.timeBased))
-  assert.equal(jobs[0]!.globalOptions.runtime, '10')
+  assert.ok(jobs.every((j) => j.runtimeMs === 60_000 && !j.timeBased), 'the file wins, and --runtime makes nothing time based')
+  assert.equal(jobs[0]!.globalOptions.runtime, '60')
+  const [noRuntime] = parseJobText('[j]\nsize=1g\n', { file: 'j.fio', overrides: { runtime: '2s', iodepth: '32' } })
+  assert.equal(noRuntime!.runtimeMs, 2000, 'a job without a runtime takes the command line\'s')
+  assert.equal(noRuntime!.timeBased, false, 'as a cap: the job still stops at its size')
+  assert.equal(noRuntime!.iodepth, 32)
   const [j] = parseJobFile(path.join(EXAMPLES, 'fio-rand-RW.fio'), { overrides: { runtime: '2s', iodepth: '32' } })
-  assert.equal(j!.runtimeMs, 2000)
-  assert.equal(j!.iodepth, 32)
+  assert.equal(j!.runtimeMs, 900_000, "the file's runtime=900 wins")
+  assert.equal(j!.iodepth, 16, "the job's own iodepth=16 wins")
   throwsJob(() => parseJobFile(file, { overrides: { runtme: '10' } }), BenchErrorCode.JobUnknownOption, /^<command line>: "runtme" is not a fio option/)
 })
 

@@ -1,26 +1,29 @@
 /**
- * fio's JSON output layout (`fio --output-format=json`, fio 3.x) for bench results, so tools that
+ * fio's JSON output layout (`fio --output-format=json`, fio 3.33) for bench results, so tools that
  * read fio's output read ours, and a reader of both into one summary, so a run of the real fio
  * (with its null engine) can be put beside ours.
  *
- * Our document keeps fio's key names and nesting: top-level "fio version", "timestamp",
- * "timestamp_ms", "time", "global options", "jobs" and "disk_util"; per job "jobname", "groupid",
- * "error", "job options" and a "read"/"write"/"trim" block each. Latency is measured issue →
- * completion, which fio calls lat; we also give it as clat (fio's default percentile home) and
- * report slat as zero. Per-interval bandwidth/IOPS samples (bw_min … iops_samples) are not
- * collected: they are 0 with 0 samples, as fio prints them when it has none. One entry per job
- * (its VMs merged through their histograms, as fio's group_reporting), with an "iofcert" block.
+ * Our document has fio's keys, nesting and order — top level "fio version", "timestamp",
+ * "timestamp_ms", "time", "global options", "jobs" and "disk_util"; per job every key fio 3.33
+ * writes for a job ("usr_cpu" … "latency_window") and a "read"/"write"/"trim" block each — and
+ * `formatFioJson` writes it in fio's text form (fio's floats always with six decimals, so a
+ * float that is zero reads `0.000000`, never `0`). What each figure means where ours differs from
+ * fio's is in README.md ("fio JSON"): latency is measured issue → completion and given as both
+ * clat and lat (slat has no samples, as fio's for a synchronous submission); usr_cpu … minf are
+ * the whole process's. One entry per job (its VMs merged, as fio's group_reporting), with an
+ * "iofcert" block.
  */
 import { BenchError, BenchErrorCode } from './errors.js'
 import { LatencyHistogram } from './histogram.js'
-import type { DirectionResult, GeneratorResult } from './generator.js'
+import type { DirectionResult, GeneratorResult, SampleStat } from './generator.js'
 import type { IgnoredOption, JobSpec } from './jobfile.js'
 import { FIO_DEFAULT_PERCENTILES } from './jobfile.js'
 
 /** One job's results, ready for `toFioJson`. */
 export interface BenchJobResult {
   /** The job (its name, options, groups, ignored options and percentile list are used). */
-  readonly spec: Pick<JobSpec, 'name' | 'groupId' | 'jobOptions' | 'ignored' | 'percentiles'> & Partial<Pick<JobSpec, 'globalOptions'>>
+  readonly spec: Pick<JobSpec, 'name' | 'groupId' | 'jobOptions' | 'ignored' | 'percentiles'> &
+    Partial<Pick<JobSpec, 'globalOptions' | 'iodepth' | 'description' | 'percentileBlocks'>>
   /** The device the job ran on, for example "memory" or "file". */
   readonly device: string
   /** The filter chain, top to bottom (empty: the bare framework path). */
@@ -37,10 +40,15 @@ export interface BenchJobResult {
 export interface FioJsonMeta {
   /** iofcert's version, written as "fio version": "iofcert-<version>". */
   readonly version: string
-  /** When the run started (default now). */
+  /** When the document is written (default now). */
   readonly time?: Date
   /** "global options" (default: the first job's [global] options and overrides). */
   readonly globalOptions?: Readonly<Record<string, string>>
+  /**
+   * Wall time of the whole run so far, ms: "elapsed" is it in whole seconds, rounded up, as fio's
+   * (default: the longest job's ramp and runtime).
+   */
+  readonly elapsedMs?: number
 }
 
 /** fio's latency statistics block (`lat_ns`, `clat_ns`, `slat_ns`). */
@@ -107,9 +115,23 @@ export interface FioJobEntry {
   trim: FioDirectionBlock
   sync: { total_ios: number; lat_ns: FioLatencyBlock }
   job_runtime: number
+  usr_cpu: number
+  sys_cpu: number
+  ctx: number
+  majf: number
+  minf: number
+  iodepth_level: Record<string, number>
+  iodepth_submit: Record<string, number>
+  iodepth_complete: Record<string, number>
   latency_ns: Record<string, number>
   latency_us: Record<string, number>
   latency_ms: Record<string, number>
+  latency_depth: number
+  latency_target: number
+  latency_percentile: number
+  latency_window: number
+  /** The job's description=, as fio. */
+  desc?: string
   iofcert: IofcertJobBlock
 }
 
@@ -127,11 +149,40 @@ export interface FioJsonDocument {
 // errno values fio reports in "error" (Linux numbering, as fio prints them).
 const ERRNO: Readonly<Record<string, number>> = { EIO: 5, EBUSY: 16, ENODEV: 19, EINVAL: 22, ENOSPC: 28, EILSEQ: 84, ETIMEDOUT: 110 }
 
+/** fio's io_stat: min, max, samples, mean and S (Σ squared deviations). */
+interface RateStat {
+  min: number
+  max: number
+  samples: number
+  mean: number
+  S: number
+}
+
 interface Merged {
   readonly hist: LatencyHistogram
   readonly ioBytes: number
   readonly totalIos: number
   readonly runtimeMs: number
+  readonly bw: RateStat
+  readonly iops: RateStat
+}
+
+const emptyRate = (): RateStat => ({ min: 0, max: 0, samples: 0, mean: 0, S: 0 })
+
+/**
+ * fio's sum_stat for rates under group_reporting ("pure sum"): the copies of a job run at once, so
+ * their rates add up — min, max, mean and S are summed, and so is the number of samples.
+ */
+function sumRate(dst: RateStat, src: SampleStat | undefined): void {
+  if (src === undefined || src.samples === 0) return
+  if (dst.samples === 0) Object.assign(dst, { min: src.min, max: src.max, samples: src.samples, mean: src.mean, S: src.S })
+  else {
+    dst.min += src.min
+    dst.max += src.max
+    dst.samples += src.samples
+    dst.mean += src.mean
+    dst.S += src.S
+  }
 }
 
 function mergeDirection(results: readonly GeneratorResult[], dir: 'read' | 'write'): Merged {
@@ -139,14 +190,18 @@ function mergeDirection(results: readonly GeneratorResult[], dir: 'read' | 'writ
   let ioBytes = 0
   let totalIos = 0
   let runtimeMs = 0
+  const bw = emptyRate()
+  const iops = emptyRate()
   for (const r of results) {
     const d: DirectionResult = r[dir]
     hist.merge(d.latency)
     ioBytes += d.ioBytes
     totalIos += d.totalIos
     runtimeMs = Math.max(runtimeMs, d.runtimeMs)
+    sumRate(bw, d.bwStat)
+    sumRate(iops, d.iopsStat)
   }
-  return { hist, ioBytes, totalIos, runtimeMs }
+  return { hist, ioBytes, totalIos, runtimeMs, bw, iops }
 }
 
 const pkey = (p: number): string => p.toFixed(6)
@@ -163,34 +218,69 @@ function latencyBlock(h: LatencyHistogram, percentiles: readonly number[] | null
 
 const EMPTY_LAT: FioLatencyBlock = { min: 0, max: 0, mean: 0, stddev: 0, N: 0 }
 
-function directionBlock(m: Merged, percentiles: readonly number[]): FioDirectionBlock {
-  // fio's runtime is whole milliseconds; rates use the exact one.
-  const rt = m.runtimeMs
-  const bwBytes = rt > 0 ? Math.round((m.ioBytes * 1000) / rt) : 0
+/** Which of a direction's latency blocks carry percentiles (fio's clat/lat/slat_percentiles). */
+type PercentileBlocks = JobSpec['percentileBlocks']
+
+const FIO_PERCENTILE_BLOCKS: PercentileBlocks = { slat: false, clat: true, lat: false }
+
+/** fio's whole-millisecond runtime of a job. */
+const wholeMs = (ms: number): number => Math.round(ms)
+/** fio's runtime of a direction: whole milliseconds, rounded up (an instant job ran 1 ms). */
+const directionMs = (ms: number): number => Math.ceil(ms)
+
+/**
+ * One direction. `aggBytesPerS` is the rate of the job's whole group in this direction (fio's
+ * group aggregate), for `bw_agg`: the share of it the job's mean bandwidth sample is.
+ */
+function directionBlock(m: Merged, percentiles: readonly number[], blocks: PercentileBlocks, aggBytesPerS: number): FioDirectionBlock {
+  const rt = m.totalIos > 0 ? Math.max(1, directionMs(m.runtimeMs)) : 0
+  // as fio: integer bytes/s over whole milliseconds, KiB/s from it, IOPS a float
+  const bwBytes = rt > 0 ? Math.floor((m.ioBytes * 1000) / rt) : 0
+  const dev = (s: RateStat): number => (s.samples > 1 ? Math.sqrt(s.S / (s.samples - 1)) : 0)
+  let agg = 0
+  if (m.bw.samples > 0) {
+    agg = 100
+    if (aggBytesPerS > 1024) agg = Math.min(100, (Math.trunc(m.bw.mean) * 100) / (aggBytesPerS / 1024))
+  }
   return {
     io_bytes: m.ioBytes,
     io_kbytes: Math.floor(m.ioBytes / 1024),
     bw_bytes: bwBytes,
     bw: Math.floor(bwBytes / 1024),
     iops: rt > 0 ? (m.totalIos * 1000) / rt : 0,
-    runtime: Math.round(rt),
+    runtime: rt,
     total_ios: m.totalIos,
     short_ios: 0,
     drop_ios: 0,
+    // slat is not measured (README.md, "fio JSON"): no samples, as fio for a synchronous submission
     slat_ns: { ...EMPTY_LAT },
-    clat_ns: latencyBlock(m.hist, percentiles),
-    lat_ns: latencyBlock(m.hist, percentiles),
-    bw_min: 0, bw_max: 0, bw_agg: 0, bw_mean: 0, bw_dev: 0, bw_samples: 0,
-    iops_min: 0, iops_max: 0, iops_mean: 0, iops_stddev: 0, iops_samples: 0,
+    clat_ns: latencyBlock(m.hist, blocks.clat ? percentiles : null),
+    lat_ns: latencyBlock(m.hist, blocks.lat ? percentiles : null),
+    bw_min: m.bw.min,
+    bw_max: m.bw.max,
+    bw_agg: agg,
+    bw_mean: m.bw.mean,
+    bw_dev: dev(m.bw),
+    bw_samples: m.bw.samples,
+    iops_min: m.iops.min,
+    iops_max: m.iops.max,
+    iops_mean: m.iops.mean,
+    iops_stddev: dev(m.iops),
+    iops_samples: m.iops.samples,
   }
 }
 
-const EMPTY_DIRECTION: Merged = { hist: new LatencyHistogram(), ioBytes: 0, totalIos: 0, runtimeMs: 0 }
+const EMPTY_DIRECTION: Merged = { hist: new LatencyHistogram(), ioBytes: 0, totalIos: 0, runtimeMs: 0, bw: emptyRate(), iops: emptyRate() }
 
 // fio's latency distribution buckets: each key is the upper end of [previous key, key).
 const LAT_NS = [2, 4, 10, 20, 50, 100, 250, 500, 750, 1000]
 const LAT_MS = [2, 4, 10, 20, 50, 100, 250, 500, 750, 1000, 2000]
 
+/**
+ * fio's latency_ns/us/ms: the share of I/Os whose latency falls in each bucket, in percent, a
+ * bucket with any I/O at least 0.01 (fio's stat_calc_lat). From the merged histogram: an I/O
+ * within the histogram's resolution (under 0.8 %) of a bucket's edge may count in the next one.
+ */
 function latencyDistribution(h: LatencyHistogram): Pick<FioJobEntry, 'latency_ns' | 'latency_us' | 'latency_ms'> {
   const total = h.count
   const json = h.toJSON()
@@ -198,7 +288,8 @@ function latencyDistribution(h: LatencyHistogram): Pick<FioJobEntry, 'latency_ns
     if (total === 0) return 0
     let c = 0
     for (let i = 0; i < json.bucketNs.length; i++) if (json.bucketNs[i]! >= lo && json.bucketNs[i]! < hi) c += json.counts[i]!
-    return (c * 100) / total
+    const pct = (c * 100) / total
+    return c > 0 && pct < 0.01 ? 0.01 : pct
   }
   const table = (keys: readonly number[], unit: number, floor: number): Record<string, number> => {
     const out: Record<string, number> = {}
@@ -214,10 +305,82 @@ function latencyDistribution(h: LatencyHistogram): Pick<FioJobEntry, 'latency_ns
   return { latency_ns: table(LAT_NS, 1, 0), latency_us: table(LAT_NS, 1e3, 1e3), latency_ms: ms }
 }
 
+/** fio's stat_calc_dist: shares in percent, a bucket with anything in it at least 0.1. */
+function depthDistribution(keys: readonly string[], counts: readonly number[], total: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  keys.forEach((k, i) => {
+    const c = counts[i] ?? 0
+    const pct = total > 0 ? (c * 100) / total : 0
+    out[k] = c > 0 && pct < 0.1 ? 0.1 : pct
+  })
+  return out
+}
+
+const DEPTH_KEYS = ['1', '2', '4', '8', '16', '32', '>=64']
+const BATCH_KEYS = ['0', '4', '8', '16', '32', '64', '>=64']
+
+/**
+ * fio's iodepth_level (I/Os by how many were in flight when each was issued), iodepth_submit and
+ * iodepth_complete (submissions and reaps by how many I/Os each carried: the framework's path
+ * takes one I/O a call and reports each completion on its own, so every one is in fio's 1–4
+ * bucket).
+ */
+function depthStats(results: readonly GeneratorResult[], ios: number): Pick<FioJobEntry, 'iodepth_level' | 'iodepth_submit' | 'iodepth_complete'> {
+  const levels = new Array<number>(DEPTH_KEYS.length).fill(0)
+  for (const r of results) r.depthLevels?.forEach((c, i) => (levels[i]! += c))
+  const one = [0, ios, 0, 0, 0, 0, 0]
+  return {
+    iodepth_level: depthDistribution(DEPTH_KEYS, levels, levels.reduce((s, c) => s + c, 0)),
+    iodepth_submit: depthDistribution(BATCH_KEYS, one, ios),
+    iodepth_complete: depthDistribution(BATCH_KEYS, one, ios),
+  }
+}
+
+/**
+ * fio's usr_cpu, sys_cpu (percent of the run), ctx, majf and minf. Each VM measured the whole
+ * process over its run: the CPU shares are fio's Σ time / Σ runtime over the VMs; the counts,
+ * which overlapping spans of one process would count again, are the largest VM's.
+ */
+function cpuStats(results: readonly GeneratorResult[]): Pick<FioJobEntry, 'usr_cpu' | 'sys_cpu' | 'ctx' | 'majf' | 'minf'> {
+  let user = 0, system = 0, runtime = 0, ctx = 0, majf = 0, minf = 0
+  for (const r of results) {
+    if (r.usage === undefined) continue
+    user += r.usage.userUs / 1000
+    system += r.usage.systemUs / 1000
+    runtime += wholeMs(r.runtimeMs)
+    ctx = Math.max(ctx, r.usage.ctx)
+    majf = Math.max(majf, r.usage.majorFaults)
+    minf = Math.max(minf, r.usage.minorFaults)
+  }
+  return { usr_cpu: runtime > 0 ? (user * 100) / runtime : 0, sys_cpu: runtime > 0 ? (system * 100) / runtime : 0, ctx, majf, minf }
+}
+
+/** Each group's rate per direction, bytes/s: Σ bytes of its jobs over its longest runtime (fio's rs->agg). */
+function groupAggregates(results: readonly BenchJobResult[], side: (r: BenchJobResult) => readonly GeneratorResult[] | undefined): Map<number, { read: number; write: number }> {
+  const acc = new Map<number, { read: [number, number]; write: [number, number] }>()
+  for (const r of results) {
+    const vms = side(r)
+    if (vms === undefined) continue
+    const g = acc.get(r.spec.groupId) ?? { read: [0, 0], write: [0, 0] }
+    for (const dir of ['read', 'write'] as const) {
+      const m = mergeDirection(vms, dir)
+      g[dir][0] += m.ioBytes
+      if (m.totalIos > 0) g[dir][1] = Math.max(g[dir][1], Math.max(1, directionMs(m.runtimeMs)))
+    }
+    acc.set(r.spec.groupId, g)
+  }
+  const out = new Map<number, { read: number; write: number }>()
+  for (const [id, g] of acc) out.set(id, { read: g.read[1] > 0 ? Math.floor((g.read[0] * 1000) / g.read[1]) : 0, write: g.write[1] > 0 ? Math.floor((g.write[0] * 1000) / g.write[1]) : 0 })
+  return out
+}
+
 /** Renders bench results as a fio JSON document with an `iofcert` block per job. */
 export function toFioJson(results: readonly BenchJobResult[], meta: FioJsonMeta): FioJsonDocument {
   const time = meta.time ?? new Date()
-  const jobs = results.map((r) => jobEntry(r))
+  const elapsedMs = meta.elapsedMs ?? Math.max(0, ...results.flatMap((r) => r.vms.map((v) => v.runtimeMs)))
+  const aggs = groupAggregates(results, (r) => r.vms)
+  const baseAggs = groupAggregates(results, (r) => r.baseline)
+  const jobs = results.map((r) => jobEntry(r, Math.ceil(elapsedMs / 1000), aggs.get(r.spec.groupId)!, baseAggs.get(r.spec.groupId)))
   return {
     'fio version': `iofcert-${meta.version}`,
     timestamp: Math.floor(time.getTime() / 1000),
@@ -229,8 +392,9 @@ export function toFioJson(results: readonly BenchJobResult[], meta: FioJsonMeta)
   }
 }
 
-function jobEntry(r: BenchJobResult): FioJobEntry {
+function jobEntry(r: BenchJobResult, elapsedS: number, agg: { read: number; write: number }, baseAgg: { read: number; write: number } | undefined): FioJobEntry {
   const percentiles = r.spec.percentiles.length > 0 ? r.spec.percentiles : FIO_DEFAULT_PERCENTILES
+  const blocks = r.spec.percentileBlocks ?? FIO_PERCENTILE_BLOCKS
   const read = mergeDirection(r.vms, 'read')
   const write = mergeDirection(r.vms, 'write')
   const both = new LatencyHistogram().merge(read.hist).merge(write.hist)
@@ -239,7 +403,7 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
   if (failed?.status === 'io-error') error = ERRNO[failed.error.error] ?? 5
   else if (failed?.status === 'verify-failed') error = ERRNO.EILSEQ!
   else if (failed?.status === 'crashed') error = ERRNO.EIO!
-  const elapsedMs = Math.max(0, ...r.vms.map((v) => v.runtimeMs))
+  const runtimeMs = Math.max(0, ...r.vms.map((v) => v.runtimeMs))
   const block: IofcertJobBlock = {
     device: r.device,
     chain: [...r.chain],
@@ -253,7 +417,10 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
     // a side that crashed measured nothing: there is no overhead to give
     const bRead = mergeDirection(r.baseline, 'read')
     const bWrite = mergeDirection(r.baseline, 'write')
-    block.baseline = { read: directionBlock(bRead, percentiles), write: directionBlock(bWrite, percentiles) }
+    block.baseline = {
+      read: directionBlock(bRead, percentiles, blocks, baseAgg?.read ?? 0),
+      write: directionBlock(bWrite, percentiles, blocks, baseAgg?.write ?? 0),
+    }
     const iops = (m: Merged[]): number => m.reduce((s, x) => s + (x.runtimeMs > 0 ? (x.totalIos * 1000) / x.runtimeMs : 0), 0)
     const baseIops = iops([bRead, bWrite])
     const ourIops = iops([read, write])
@@ -269,14 +436,22 @@ function jobEntry(r: BenchJobResult): FioJobEntry {
     groupid: r.spec.groupId,
     error,
     eta: 0,
-    elapsed: Math.round(elapsedMs / 1000),
+    elapsed: elapsedS,
     'job options': { ...r.spec.jobOptions },
-    read: directionBlock(read, percentiles),
-    write: directionBlock(write, percentiles),
-    trim: directionBlock(EMPTY_DIRECTION, percentiles),
+    read: directionBlock(read, percentiles, blocks, agg.read),
+    write: directionBlock(write, percentiles, blocks, agg.write),
+    trim: directionBlock(EMPTY_DIRECTION, percentiles, blocks, 0),
     sync: { total_ios: 0, lat_ns: { ...EMPTY_LAT } },
-    job_runtime: Math.round(elapsedMs),
+    job_runtime: wholeMs(runtimeMs),
+    ...cpuStats(r.vms),
+    ...depthStats(r.vms, read.totalIos + write.totalIos),
     ...latencyDistribution(both),
+    // fio writes its latency_target state for every job: the bench refuses a latency target
+    latency_depth: r.spec.iodepth ?? Math.max(1, ...r.vms.map((v) => v.maxInflight)),
+    latency_target: 0,
+    latency_percentile: 100,
+    latency_window: 0,
+    ...(r.spec.description ? { desc: r.spec.description } : {}),
     iofcert: block,
   }
 }
@@ -287,6 +462,75 @@ function ctime(d: Date): string {
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
   const p2 = (n: number): string => String(n).padStart(2, '0')
   return `${days[d.getDay()]} ${months[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`
+}
+
+// ---- writing fio's text ----
+
+/** Keys fio writes as floats (`%f`), by the block they are in. */
+const FLOAT_KEYS: Readonly<Record<string, ReadonlySet<string>>> = {
+  direction: new Set(['iops', 'bw_agg', 'bw_mean', 'bw_dev', 'iops_mean', 'iops_stddev']),
+  latency: new Set(['mean', 'stddev']),
+  job: new Set(['usr_cpu', 'sys_cpu', 'latency_percentile']),
+}
+/** Job-level maps whose every value fio writes as a float. */
+const FLOAT_MAPS: ReadonlySet<string> = new Set(['iodepth_level', 'iodepth_submit', 'iodepth_complete', 'latency_ns', 'latency_us', 'latency_ms'])
+const DIRECTIONS: ReadonlySet<string> = new Set(['read', 'write', 'trim'])
+const LATENCIES: ReadonlySet<string> = new Set(['slat_ns', 'clat_ns', 'lat_ns'])
+
+/** Whether the number at `path` (keys and array indices from the root) is one fio writes as a float. */
+function isFioFloat(path: readonly (string | number)[]): boolean {
+  const key = path[path.length - 1]
+  const parent = path[path.length - 2]
+  if (typeof key !== 'string') return false
+  if (typeof parent === 'string' && LATENCIES.has(parent)) return FLOAT_KEYS.latency!.has(key)
+  if (typeof parent === 'string' && DIRECTIONS.has(parent)) return FLOAT_KEYS.direction!.has(key)
+  // a job's own keys: jobs[i].key, and its distributions jobs[i].map.key
+  if (path.length === 3 && path[0] === 'jobs') return FLOAT_KEYS.job!.has(key)
+  if (path.length === 4 && path[0] === 'jobs' && typeof parent === 'string') return FLOAT_MAPS.has(parent)
+  return false
+}
+
+/**
+ * The document as fio prints it: two spaces a level, `"key" : value`, fio's floats with six
+ * decimals (`%f`: `0.000000`, `1359305.694306`), so a reader that tells integers from floats by
+ * their text sees fio's types, and no "job options"/"global options" when there are none. Parses
+ * back to the document's values, floats to six decimals (`JSON.parse`).
+ */
+export function formatFioJson(doc: FioJsonDocument | Record<string, unknown>): string {
+  const out: string[] = []
+  const pad = (level: number): string => '  '.repeat(level)
+  const write = (v: unknown, path: (string | number)[], level: number): void => {
+    if (v === null || v === undefined) out.push('null')
+    else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) out.push('null')
+      else if (isFioFloat(path)) out.push(v.toFixed(6))
+      else out.push(String(v))
+    } else if (typeof v === 'string' || typeof v === 'boolean') out.push(JSON.stringify(v))
+    else if (Array.isArray(v)) {
+      out.push('[\n')
+      v.forEach((x, i) => {
+        if (i > 0) out.push(',\n')
+        out.push(pad(level + 1))
+        write(x, [...path, i], level + 1)
+      })
+      out.push(`\n${pad(level)}]`)
+    } else if (typeof v === 'object') {
+      out.push('{\n')
+      let first = true
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (x === undefined) continue
+        // fio leaves out an empty option list
+        if ((k === 'job options' || k === 'global options') && typeof x === 'object' && x !== null && Object.keys(x).length === 0) continue
+        if (!first) out.push(',\n')
+        first = false
+        out.push(`${pad(level + 1)}${JSON.stringify(k)} : `)
+        write(x, [...path, k], level + 1)
+      }
+      out.push(`\n${pad(level)}}`)
+    } else out.push(JSON.stringify(String(v)))
+  }
+  write(doc, [], 0)
+  return `${out.join('')}\n`
 }
 
 // ---- reading fio JSON (fio's or ours) ----

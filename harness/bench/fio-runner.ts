@@ -111,6 +111,8 @@ function toFioJobText(specs: readonly JobSpec[], options: { readonly deviceBytes
     if (s.rampMs > 0) out.push(`ramp_time=${Math.round(s.rampMs)}ms`)
     if (s.loops > 1) out.push(`loops=${s.loops}`)
     if (s.norandommap) out.push('norandommap')
+    if (s.rate.read > 0 || s.rate.write > 0) out.push(`rate=${s.rate.read},${s.rate.write}`)
+    if (s.rateIops.read > 0 || s.rateIops.write > 0) out.push(`rate_iops=${s.rateIops.read},${s.rateIops.write}`)
     out.push(`randrepeat=${s.randrepeat ? 1 : 0}`)
     if (s.seed !== null) out.push(`randseed=${s.seed}`)
     out.push(`percentile_list=${s.percentiles.join(':')}`)

@@ -23,6 +23,9 @@ import { getRandomValues } from 'node:crypto'
 // the clock from its module, not the global binding: in a VM's worker, filter code shares this
 // thread's globals (they are locked there, see framework/sandbox.ts)
 import { performance } from 'node:perf_hooks'
+// the real process (in a VM's worker the global is a stub, see framework/sandbox.ts)
+import process from 'node:process'
+import { clearTimeout, setTimeout } from 'node:timers'
 import { BenchError, BenchErrorCode } from './errors.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { BlockSizes, BsSplitEntry, JobSpec, RwMode, VerifyKind } from './jobfile.js'
@@ -75,6 +78,35 @@ export interface GeneratorOptions {
   readonly seed?: number
   /** When false, `seed` is ignored and a fresh one drawn (reported in the result). */
   readonly randrepeat?: boolean
+  /**
+   * Most bytes (`bytes`) and I/Os (`ios`) a second per direction, 0 for no limit (fio's rate and
+   * rate_iops): the n-th I/O of a direction is not issued before n / rate seconds into the run.
+   */
+  readonly rate?: { readonly read: { readonly bytes: number; readonly ios: number }; readonly write: { readonly bytes: number; readonly ios: number } }
+}
+
+/**
+ * Per-interval samples of a rate, summarised as fio keeps them (its `io_stat`): every
+ * `SAMPLE_INTERVAL_MS` the generator adds the rate of the interval just ended (when the direction
+ * did I/O in it), with the running mean and sum of squared deviations.
+ */
+export interface SampleStat {
+  readonly min: number
+  readonly max: number
+  readonly samples: number
+  readonly mean: number
+  /** Σ (x − mean)², for the sample standard deviation √(S / (samples − 1)). */
+  readonly S: number
+}
+
+/** What the process used while a job ran (from `process.resourceUsage()`): every thread of it. */
+export interface ResourceUse {
+  readonly userUs: number
+  readonly systemUs: number
+  /** Voluntary and involuntary context switches. */
+  readonly ctx: number
+  readonly minorFaults: number
+  readonly majorFaults: number
 }
 
 /** Statistics of one direction. */
@@ -93,6 +125,10 @@ export interface DirectionResult {
   readonly maxNs: number
   readonly meanNs: number
   readonly stddevNs: number
+  /** Bandwidth samples, KiB/s (fio's bw_min … bw_samples); absent from results of older producers. */
+  readonly bwStat?: SampleStat
+  /** IOPS samples (fio's iops_min … iops_samples). */
+  readonly iopsStat?: SampleStat
 }
 
 /** The first I/O that failed. */
@@ -126,6 +162,13 @@ interface ResultBase {
   /** Completions for tags that were not in flight (a caller bug), ignored. */
   readonly spuriousCompletions: number
   readonly verify: VerifySummary | null
+  /**
+   * I/Os counted in the statistics by how many were in flight when each was issued, itself
+   * included, in fio's iodepth_level buckets: 1, 2–3, 4–7, 8–15, 16–31, 32–63, ≥ 64.
+   */
+  readonly depthLevels?: readonly number[]
+  /** What the process used over the same span as `runtimeMs`. */
+  readonly usage?: ResourceUse
 }
 
 /** The outcome of one generator run; failures are recorded here, not thrown. */
@@ -158,6 +201,16 @@ const MAX_FAILURES_KEPT = 16
 const SIZE_TABLE = 1000
 /** Bytes of I/O buffers a job keeps for reuse (at least one per slot of its largest size). */
 const VIEW_BUDGET = 64 * 2 ** 20
+/** How often bandwidth and IOPS are sampled (fio's bwavgtime and iopsavgtime defaults), ms. */
+export const SAMPLE_INTERVAL_MS = 500
+/** A sample is taken this early rather than waiting a whole further interval (fio's LOG_MSEC_SLACK). */
+const SAMPLE_SLACK_MS = 1
+/** Most blocks a random map of several block sizes covers (a bit each: 32 MiB). */
+const MAX_MAP_BLOCKS = 2 ** 28
+/** Draws of another size for an I/O that does not fit where its block starts, before the smallest is used. */
+const SIZE_REDRAWS = 64
+/** fio's iodepth_level buckets. */
+const DEPTH_LEVELS = 7
 
 /** Drives one job on one disk. Construct, then `run()` once. */
 export class IoGenerator {
@@ -182,8 +235,20 @@ export class IoGenerator {
   private readonly spanWrite: Float64Array
   private readonly alignRead: number
   private readonly alignWrite: number
+  /** The random map's block: the smallest size the job issues (fio's minimum block size). */
   private readonly slotSize: number
   private perm: RandomPermutation | null
+  /**
+   * Blocks of the random map an I/O of the current pass already covered, one bit each (only when
+   * sizes vary: an I/O of several blocks covers the blocks after the one drawn, as fio marks them).
+   */
+  private covered: Uint32Array | null
+  /** The index (into sizes) of each direction's smallest size: always fits where a block starts. */
+  private readonly minSizeRead: number
+  private readonly minSizeWrite: number
+  /** Per direction, the size index of k times its smallest size (for I/Os cut short by the map). */
+  private shorterRead: Int32Array | null = null
+  private shorterWrite: Int32Array | null = null
   private seqRead = 0
   private seqWrite = 0
   private readonly byteLimit: number
@@ -265,6 +330,37 @@ export class IoGenerator {
   private lastRead = 0
   private lastWrite = 0
   private firstError: IoFailure | null = null
+  /** When the statistics start: the run's start, or the end of the ramp once it is over. */
+  private statsEpoch = 0
+  private rampOver = false
+  /** The depth bucket each slot's I/O was issued at. */
+  private readonly slotDepth: Uint8Array
+  private readonly depthLevels = new Float64Array(DEPTH_LEVELS)
+  /** The start of the sample interval under way, and when the next sample is due. */
+  private sampleFrom = 0
+  private nextSample = Infinity
+  /** Bytes and I/Os (read, write) at the last sample. */
+  private readonly sampledBytes = new Float64Array(2)
+  private readonly sampledIos = new Float64Array(2)
+  /** min, max, samples, mean, S of bandwidth (read, write), then of IOPS (read, write). */
+  private readonly rateStats = new Float64Array(4 * 5)
+  private usageFrom: NodeJS.ResourceUsage | null = null
+
+  // pacing (fio's rate and rate_iops)
+  private readonly paced: boolean
+  /** Milliseconds per I/O and per byte of each direction's limits (0: none). */
+  private readonly msPerIo = new Float64Array(2)
+  private readonly msPerByte = new Float64Array(2)
+  /** I/Os and bytes each direction has issued since the start. */
+  private readonly pacedIos = new Float64Array(2)
+  private readonly pacedBytes = new Float64Array(2)
+  private paceTimer: ReturnType<typeof setTimeout> | null = null
+  private readonly resumePaced = (): void => {
+    this.paceTimer = null
+    this.lastNow = performance.now()
+    this.clockStale = false
+    this.pump()
+  }
 
   // verify
   private readonly verifyKind: VerifyKind | null
@@ -366,7 +462,8 @@ export class IoGenerator {
     const minLen = Math.min(...used)
     if (maxLen > size) bad(`block size ${maxLen} is larger than the region (${size} bytes)`)
     this.maxLen = Math.max(...sizes)
-    this.slotSize = maxLen
+    // fio aligns random offsets (and sizes its random map's blocks) to the smallest block size
+    this.slotSize = minLen
     // norandommap offsets align to the direction's smallest block, as fio's default blockalign.
     const minOf = (t: Uint16Array): number => Math.min(...[...t].map((i) => sizes[i]!))
     this.alignRead = minOf(this.readSizes)
@@ -374,12 +471,30 @@ export class IoGenerator {
     const spans = (align: number): Float64Array => Float64Array.from(sizes, (s) => (s <= size ? Math.floor((size - s) / align) + 1 : 1))
     this.spanRead = spans(this.alignRead)
     this.spanWrite = spans(this.alignWrite)
+    this.minSizeRead = indexOf(this.alignRead)
+    this.minSizeWrite = indexOf(this.alignWrite)
 
     // offsets
     this.useMap = this.random && o.norandommap !== true
+    this.covered = null
     if (this.useMap) {
-      const slots = Math.floor(size / maxLen)
-      if (slots > 0x80000000) bad(`the region has ${slots} blocks of ${maxLen} bytes, above the random map's 2^31; set norandommap`)
+      const slots = Math.floor(size / minLen)
+      if (slots > 0x80000000) bad(`the region has ${slots} blocks of ${minLen} bytes, above the random map's 2^31; set norandommap`)
+      if (maxLen > minLen) {
+        if (slots > MAX_MAP_BLOCKS) bad(`the region has ${slots} blocks of ${minLen} bytes, too many to map with several block sizes; set norandommap`)
+        this.covered = new Uint32Array(Math.ceil(slots / 32))
+        // an I/O that runs into a covered block is cut short to whole multiples of its
+        // direction's smallest size, as fio's mark_random_map: those sizes get an index too
+        const shorter = (t: Uint16Array, dirMin: number): Int32Array => {
+          const dirMax = Math.max(...[...t].map((i) => sizes[i]!))
+          const idx = new Int32Array(Math.floor(dirMax / dirMin) + 1)
+          for (let k = 1; k * dirMin <= dirMax; k++) idx[k] = indexOf(k * dirMin)
+          return idx
+        }
+        this.shorterRead = shorter(this.readSizes, this.alignRead)
+        this.shorterWrite = shorter(this.writeSizes, this.alignWrite)
+        if (sizes.length > 65535) bad('too many distinct block sizes')
+      }
       this.perm = new RandomPermutation(slots, this.rng)
     } else {
       this.perm = null
@@ -396,6 +511,15 @@ export class IoGenerator {
     this.runtimeMs = o.runtimeMs !== null && o.runtimeMs !== undefined && o.runtimeMs > 0 ? o.runtimeMs : Infinity
     this.rampMs = o.rampMs ?? 0
     if (!(this.rampMs >= 0)) bad(`rampMs = ${o.rampMs}: must be ≥ 0`)
+    let paced = false
+    for (const [d, r] of [[READ, o.rate?.read], [WRITE, o.rate?.write]] as const) {
+      if (r === undefined) continue
+      if (!(r.bytes >= 0 && r.ios >= 0)) bad(`rate ${r.bytes} bytes/s, ${r.ios} I/Os/s: must be ≥ 0`)
+      this.msPerByte[d] = r.bytes > 0 ? 1000 / r.bytes : 0
+      this.msPerIo[d] = r.ios > 0 ? 1000 / r.ios : 0
+      paced ||= r.bytes > 0 || r.ios > 0
+    }
+    this.paced = paced
 
     // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's); each
     // I/O buffer starts as a copy of its slot's bytes
@@ -419,6 +543,7 @@ export class IoGenerator {
     this.slotOff = new Float64Array(depth)
     this.slotT0 = new Float64Array(depth)
     this.slotGen = new Uint32Array(depth)
+    this.slotDepth = new Uint8Array(depth)
 
     // verify
     this.verifyKind = o.verify ?? null
@@ -461,6 +586,8 @@ export class IoGenerator {
       this.clockStale = false
       this.rampEnd = this.startT + this.rampMs
       this.deadline = this.rampEnd + this.runtimeMs
+      this.rampOver = this.rampMs === 0
+      this.resetStats(this.startT)
       this.lastDone = this.startT
       this.lastYield = this.startT
       this.pump()
@@ -494,26 +621,30 @@ export class IoGenerator {
     this.lastDone = t
     const op = this.slotOp[tag]!
     const len = this.sizes[this.slotSizeIndex[tag]!]!
+    // As fio: the statistics start over when the ramp ends; a job that ends within its ramp
+    // never got there, and all of its I/O counts.
+    if (!this.rampOver && t >= this.rampEnd) this.endRamp()
     if (error === null) {
-      if (t >= this.rampEnd) {
-        const t0 = this.slotT0[tag]!
-        if (op === READ) {
-          if (this.iosRead === 0) this.firstRead = t0 > this.rampEnd ? t0 : this.rampEnd
-          this.histRead.record((t - t0) * 1e6)
-          this.bytesRead += len
-          this.iosRead++
-          this.lastRead = t
-        } else {
-          if (this.iosWritten === 0) this.firstWrite = t0 > this.rampEnd ? t0 : this.rampEnd
-          this.histWrite.record((t - t0) * 1e6)
-          this.bytesWritten += len
-          this.iosWritten++
-          this.lastWrite = t
-        }
+      const t0 = this.slotT0[tag]!
+      const from = this.statsEpoch
+      if (op === READ) {
+        if (this.iosRead === 0) this.firstRead = t0 > from ? t0 : from
+        this.histRead.record((t - t0) * 1e6)
+        this.bytesRead += len
+        this.iosRead++
+        this.lastRead = t
+      } else {
+        if (this.iosWritten === 0) this.firstWrite = t0 > from ? t0 : from
+        this.histWrite.record((t - t0) * 1e6)
+        this.bytesWritten += len
+        this.iosWritten++
+        this.lastWrite = t
       }
+      this.depthLevels[this.slotDepth[tag]!]!++
     } else {
       this.onError(tag, op, len, error)
     }
+    if (t >= this.nextSample) this.sample(t)
     if (this.expectGen !== null) this.afterVerifyIo(tag, op, len, error === null)
     if (t >= this.deadline && this.phase === MAIN) this.stopIssuing = true
     if (!this.pumping) this.pump()
@@ -539,6 +670,21 @@ export class IoGenerator {
             break
           }
         }
+        if (this.paced && this.phase === MAIN) {
+          // the n-th I/O of a paced direction waits until n / rate seconds into the run
+          const due = this.dueAt(this.pOp)
+          if (due > this.lastNow || this.clockStale) {
+            const now = performance.now()
+            this.lastNow = now
+            this.clockStale = false
+            if (due > now) {
+              this.havePending = true
+              if (due >= this.deadline) this.stopIssuing = true
+              else this.paceTimer ??= setTimeout(this.resumePaced, due - now)
+              break
+            }
+          }
+        }
         if (this.expectGen !== null && this.conflicts()) {
           // Overlapping a write in flight: wait for a completion, then issue this same I/O.
           this.havePending = true
@@ -561,7 +707,14 @@ export class IoGenerator {
         this.clockStale = true
         this.slotBusy[slot] = 1
         if (++this.inflight > this.maxInflight) this.maxInflight = this.inflight
+        // fio's depth buckets are powers of two: 1, 2–3, 4–7 … ≥ 64
+        const level = 31 - Math.clz32(this.inflight)
+        this.slotDepth[slot] = level < DEPTH_LEVELS - 1 ? level : DEPTH_LEVELS - 1
         this.issued++
+        if (this.paced) {
+          this.pacedIos[op]!++
+          this.pacedBytes[op]! += len
+        }
         this.submitFn(op === READ ? 'read' : 'write', off, len, view, slot)
       }
     } catch (err) {
@@ -594,16 +747,42 @@ export class IoGenerator {
   private nextIo(): boolean {
     if (this.issued >= this.countLimit || this.bytesIssued >= this.byteLimit) return false
     const rng = this.rng
-    const op = this.mixed ? (rng.next() < this.readThreshold ? READ : WRITE) : this.onlyOp
+    let op = this.mixed ? (rng.next() < this.readThreshold ? READ : WRITE) : this.onlyOp
+    if (this.paced && this.mixed) op = this.rateDirection(op)
     const table = op === READ ? this.readSizes : this.writeSizes
-    const si = table.length === 1 ? table[0]! : table[rng.next() % table.length]!
-    const len = this.sizes[si]!
+    let si = table.length === 1 ? table[0]! : table[rng.next() % table.length]!
+    let len = this.sizes[si]!
     let off: number
     if (this.random) {
       if (this.perm !== null) {
-        // A new pass draws a new order, as fio resets its random map.
-        if (this.perm.remaining === 0) this.perm = new RandomPermutation(this.perm.n, rng)
-        off = this.base + this.perm.next() * this.slotSize
+        off = this.base + this.nextBlock() * this.slotSize
+        if (this.covered !== null) {
+          const end = this.base + this.regionSize
+          const slot = this.slotSize
+          // a direction's offsets align to its own smallest size (fio's default blockalign)
+          const dirMin = op === READ ? this.alignRead : this.alignWrite
+          off = this.base + Math.floor((off - this.base) / dirMin) * dirMin
+          // a block too near the end for any of this direction's sizes is passed over
+          while (off + dirMin > end) off = this.base + Math.floor((this.nextBlock() * slot) / dirMin) * dirMin
+          // as fio, a size that runs past the region's end is drawn again; the smallest fits
+          for (let i = 0; off + len > end; i++) {
+            si = i < SIZE_REDRAWS ? table[rng.next() % table.length]! : op === READ ? this.minSizeRead : this.minSizeWrite
+            len = this.sizes[si]!
+          }
+          // mark the blocks the I/O covers, up to the first one an earlier I/O of the pass covered,
+          // and cut the I/O short there (to whole multiples of the direction's smallest size), as
+          // fio's mark_random_map
+          const cov = this.covered
+          const first = Math.floor((off - this.base) / slot)
+          let b = first
+          for (const last = Math.ceil((off - this.base + len) / slot); b < last && (cov[b >>> 5]! & (1 << (b & 31))) === 0; b++) cov[b >>> 5]! |= 1 << (b & 31)
+          const free = (b - first) * slot
+          if (free < len) {
+            si = (op === READ ? this.shorterRead : this.shorterWrite)![Math.max(1, Math.floor(free / dirMin))]!
+            len = this.sizes[si]!
+            for (const last = Math.ceil((off - this.base + len) / slot); b < last; b++) cov[b >>> 5]! |= 1 << (b & 31)
+          }
+        }
       } else {
         off = op === READ ? this.base + rng.below(this.spanRead[si]!) * this.alignRead : this.base + rng.below(this.spanWrite[si]!) * this.alignWrite
       }
@@ -619,6 +798,43 @@ export class IoGenerator {
     this.pOff = off
     this.pSize = si
     return true
+  }
+
+  /** When the next I/O of direction `d` may be issued under its rate limits. */
+  private dueAt(d: number): number {
+    return this.startT + Math.max(this.pacedIos[d]! * this.msPerIo[d]!, this.pacedBytes[d]! * this.msPerByte[d]!)
+  }
+
+  /**
+   * fio's rate_ddir: a mixed job whose drawn direction is ahead of its rate takes the other one
+   * when that one is behind its own (or has none), and otherwise the one due first.
+   */
+  private rateDirection(op: number): number {
+    const now = performance.now()
+    this.lastNow = now
+    this.clockStale = false
+    const due = this.dueAt(op)
+    if (due <= now) return op
+    const other = op ^ 1
+    const otherDue = this.dueAt(other)
+    return otherDue <= now || otherDue < due ? other : op
+  }
+
+  /**
+   * The random map's next block: each block once a pass in a seeded order, skipping blocks an
+   * earlier I/O of the pass covered (with several sizes); a new pass draws a new order, as fio
+   * resets its random map.
+   */
+  private nextBlock(): number {
+    const cov = this.covered
+    for (;;) {
+      if (this.perm!.remaining === 0) {
+        this.perm = new RandomPermutation(this.perm!.n, this.rng)
+        cov?.fill(0)
+      }
+      const b = this.perm!.next()
+      if (cov === null || (cov[b >>> 5]! & (1 << (b & 31))) === 0) return b
+    }
   }
 
   /** Picks the next read of the final verify pass: every chunk this job wrote, in order. */
@@ -650,6 +866,74 @@ export class IoGenerator {
     this.finish()
   }
 
+  // ---- statistics ----
+
+  /** Starts the statistics over at `from` (the run's start, or the end of the ramp). */
+  private resetStats(from: number): void {
+    this.statsEpoch = from
+    this.histRead.reset()
+    this.histWrite.reset()
+    this.bytesRead = this.bytesWritten = 0
+    this.iosRead = this.iosWritten = 0
+    this.firstRead = this.firstWrite = this.lastRead = this.lastWrite = 0
+    this.depthLevels.fill(0)
+    this.sampledBytes.fill(0)
+    this.sampledIos.fill(0)
+    this.rateStats.fill(0)
+    this.sampleFrom = from
+    this.nextSample = from + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
+    this.usageFrom = process.resourceUsage()
+  }
+
+  private endRamp(): void {
+    this.rampOver = true
+    this.resetStats(this.rampEnd)
+  }
+
+  /**
+   * Adds the rates of the interval that just ended, as fio's __add_samples: whole milliseconds
+   * spent, integer rates (KiB/s and I/Os a second), no sample for a direction without I/O in the
+   * interval; the next interval starts one interval after this one started.
+   */
+  private sample(t: number): void {
+    const spent = Math.floor(t - this.sampleFrom)
+    if (spent < SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS) {
+      this.nextSample = this.sampleFrom + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
+      return
+    }
+    const bytes = [this.bytesRead, this.bytesWritten]
+    const ios = [this.iosRead, this.iosWritten]
+    for (let d = 0; d < 2; d++) {
+      const deltaBytes = bytes[d]! - this.sampledBytes[d]!
+      if (deltaBytes === 0) continue
+      this.addSample(d, Math.floor(Math.floor((deltaBytes * 1000) / spent) / 1024))
+      this.addSample(2 + d, Math.floor(((ios[d]! - this.sampledIos[d]!) * 1000) / spent))
+      this.sampledBytes[d] = bytes[d]!
+      this.sampledIos[d] = ios[d]!
+    }
+    this.sampleFrom += SAMPLE_INTERVAL_MS
+    this.nextSample = this.sampleFrom + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
+  }
+
+  /** fio's add_stat_sample on rateStats[5·i …]: min, max, samples, running mean and S. */
+  private addSample(i: number, v: number): void {
+    const st = this.rateStats
+    const at = i * 5
+    const n = st[at + 2]!
+    if (n === 0 || v < st[at]!) st[at] = v
+    if (n === 0 || v > st[at + 1]!) st[at + 1] = v
+    const delta = v - st[at + 3]!
+    st[at + 3] = st[at + 3]! + delta / (n + 1)
+    st[at + 4] = st[at + 4]! + delta * (v - st[at + 3]!)
+    st[at + 2] = n + 1
+  }
+
+  private rateStat(i: number): SampleStat {
+    const st = this.rateStats
+    const at = i * 5
+    return { min: st[at]!, max: st[at + 1]!, samples: st[at + 2]!, mean: st[at + 3]!, S: st[at + 4]! }
+  }
+
   // ---- completion bookkeeping ----
 
   private onError(tag: number, op: number, len: number, error: string): void {
@@ -671,10 +955,12 @@ export class IoGenerator {
   private finish(): void {
     if (this.finished) return
     this.finished = true
+    if (this.paceTimer !== null) clearTimeout(this.paceTimer)
     const end = this.lastDone
-    const from = Math.max(this.startT, this.rampEnd)
-    const runtimeMs = Math.max(0, end - from)
-    const dir = (h: LatencyHistogram, bytes: number, ios: number, errors: number, first: number, last: number): DirectionResult => {
+    const runtimeMs = Math.max(0, end - this.statsEpoch)
+    const u0 = this.usageFrom
+    const u1 = process.resourceUsage()
+    const dir = (h: LatencyHistogram, bytes: number, ios: number, errors: number, first: number, last: number, d: number): DirectionResult => {
       const rt = ios > 0 ? Math.max(0, last - first) : 0
       return {
         ioBytes: bytes,
@@ -688,14 +974,28 @@ export class IoGenerator {
         maxNs: h.maxNs,
         meanNs: h.meanNs,
         stddevNs: h.stddevNs,
+        bwStat: this.rateStat(d),
+        iopsStat: this.rateStat(2 + d),
       }
     }
     const base: ResultBase = {
       seed: this.seed,
       runtimeMs,
-      read: dir(this.histRead, this.bytesRead, this.iosRead, this.errRead, this.firstRead, this.lastRead),
-      write: dir(this.histWrite, this.bytesWritten, this.iosWritten, this.errWrite, this.firstWrite, this.lastWrite),
+      read: dir(this.histRead, this.bytesRead, this.iosRead, this.errRead, this.firstRead, this.lastRead, READ),
+      write: dir(this.histWrite, this.bytesWritten, this.iosWritten, this.errWrite, this.firstWrite, this.lastWrite, WRITE),
       maxInflight: this.maxInflight,
+      depthLevels: Array.from(this.depthLevels),
+      ...(u0 === null
+        ? {}
+        : {
+            usage: {
+              userUs: u1.userCPUTime - u0.userCPUTime,
+              systemUs: u1.systemCPUTime - u0.systemCPUTime,
+              ctx: u1.voluntaryContextSwitches + u1.involuntaryContextSwitches - u0.voluntaryContextSwitches - u0.involuntaryContextSwitches,
+              minorFaults: u1.minorPageFault - u0.minorPageFault,
+              majorFaults: u1.majorPageFault - u0.majorPageFault,
+            },
+          }),
       spuriousCompletions: this.spurious,
       verify:
         this.verifyKind === null
@@ -836,6 +1136,9 @@ export function generatorOptionsFor(spec: JobSpec, placement: JobPlacement): Gen
     verify: spec.verify,
     doVerify: spec.doVerify,
     norandommap: spec.norandommap,
+    ...(spec.rate?.read || spec.rate?.write || spec.rateIops?.read || spec.rateIops?.write
+      ? { rate: { read: { bytes: spec.rate.read, ios: spec.rateIops.read }, write: { bytes: spec.rate.write, ios: spec.rateIops.write } } }
+      : {}),
     ...(seed === undefined ? { randrepeat: false } : { seed: clone === 0 ? seed : deriveSeed(seed, clone) }),
   }
 }

@@ -7,12 +7,12 @@ export {
 export { IgnoreReason, lookupOption, optionSupport, suggestOption, type OptionLookup, type OptionSupport } from './fio-options.js'
 export {
   IoGenerator, generatorOptionsFor,
-  type DirectionResult, type GeneratorOp, type GeneratorOptions, type GeneratorResult, type IoFailure, type JobPlacement, type SubmitFn,
-  type VerifyFailure, type VerifyField, type VerifySummary,
+  type DirectionResult, type GeneratorOp, type GeneratorOptions, type GeneratorResult, type IoFailure, type JobPlacement, type ResourceUse,
+  type SampleStat, type SubmitFn, type VerifyFailure, type VerifyField, type VerifySummary,
 } from './generator.js'
 export { LatencyHistogram, type HistogramJSON } from './histogram.js'
 export {
-  parseFioJson, percentileOf, toFioJson,
+  formatFioJson, parseFioJson, percentileOf, toFioJson,
   type BenchJobResult, type DirectionSummary, type FioJsonDocument, type FioJsonMeta, type FioSummary, type JobSummary, type LatencySummary,
 } from './fio-json.js'
 export { renderBenchTable, type BenchTableOptions } from './console.js'

@@ -112,8 +112,17 @@ export interface JobSpec {
   readonly randrepeat: boolean
   /** The PRNG seed: randseed, else fio's fixed default when randrepeat, else null (pick per run). */
   readonly seed: number | null
-  /** Percentiles to report, in percent (fio's percentile_list). */
+  /** Percentiles to report, in percent, ascending (fio's percentile_list, which fio sorts). */
   readonly percentiles: readonly number[]
+  /**
+   * Which latency blocks carry the percentiles (fio's slat_percentiles, clat_percentiles,
+   * lat_percentiles; fio's defaults: clat only).
+   */
+  readonly percentileBlocks: { readonly slat: boolean; readonly clat: boolean; readonly lat: boolean }
+  /** Most bytes a second each direction issues (fio's rate; 0: no limit). */
+  readonly rate: { readonly read: number; readonly write: number }
+  /** Most I/Os a second each direction issues (fio's rate_iops; 0: no limit). */
+  readonly rateIops: { readonly read: number; readonly write: number }
   readonly kbBase: KbBase
   /** The job's ioengine as written (ignored: only selects which engine options are valid). */
   readonly ioengine: string
@@ -129,9 +138,9 @@ export interface ParseOptions {
   /** Values for `${VAR}`; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /**
-   * Options applied to every job after the file's own, as fio's command-line options
-   * (`{ runtime: '10' }`; null for a bare flag). A `runtime` override without `time_based`
-   * makes the jobs time-based: `--runtime` means "run this long".
+   * fio's command-line options (`{ runtime: '10' }`; null for a bare flag): as fio, they are
+   * read before the file, so they are every job's defaults and the file's own options win
+   * (`fio --runtime=10 job.fio` keeps a job's `runtime=1`).
    */
   readonly overrides?: Readonly<Record<string, string | null>>
 }
@@ -322,7 +331,15 @@ class JobReader {
     const rawValue = eq < 0 ? null : line.slice(eq + 1).trim()
     if (word === '' || /\s/.test(word)) this.fail(BenchErrorCode.JobSyntax, file, lineNo, 'not an option line: an option is name=value, or a flag\'s name alone')
     const unset: string[] = []
-    const value = rawValue === null ? null : expand(rawValue, this.env, unset)
+    let value: string | null = null
+    if (rawValue !== null) {
+      try {
+        value = expand(rawValue, this.env, unset)
+      } catch (err) {
+        // only an option line gets here: its text may be quoted
+        this.fail(BenchErrorCode.JobBadValue, file, lineNo, `${word}=${rawValue}: ${(err as Error).message}`)
+      }
+    }
     return makeEntry(word, value, file, lineNo, unset)
   }
 
@@ -355,28 +372,99 @@ function stripComment(line: string): string {
   return line.slice(0, end)
 }
 
-/** fio's `${VAR}` expansion (an unset variable expands to nothing) and its keywords. */
+/** fio's reserved keywords and their values on this machine (`$mb_memory` in MiB, as fio's). */
+const KEYWORDS: readonly [RegExp, () => number][] = [
+  [/\$pagesize\b/g, () => 4096],
+  [/\$mb_memory\b/g, () => Math.floor(os.totalmem() / 2 ** 20)],
+  // fio's $ncpus is the online CPUs (sysconf), not this process's affinity
+  [/\$ncpus\b/g, () => os.cpus().length || os.availableParallelism()],
+]
+
+/**
+ * fio's `${VAR}` expansion (an unset variable expands to nothing) and its keywords. As fio, a
+ * value in which a keyword was replaced and that holds `+ - * /` is evaluated as integer
+ * arithmetic (`size=8*$mb_memory`, `iodepth=$ncpus*4`; fio hands it to bc: whole numbers, `/`
+ * truncating, `%`, `^` and parentheses), and the result replaces the value. Throws an Error with
+ * the reason when such a value is not arithmetic fio could evaluate.
+ */
 function expand(value: string, env: Readonly<Record<string, string | undefined>>, unset: string[]): string {
   let out = value.replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
     const v = env[name]
     if (v === undefined) unset.push(name)
     return v ?? ''
   })
-  if (out.includes('$')) {
-    out = out
-      .replace(/\$pagesize\b/g, '4096')
-      .replace(/\$mb_memory\b/g, String(Math.floor(os.totalmem() / 2 ** 20)))
-      .replace(/\$ncpus\b/g, String(os.availableParallelism()))
+  if (!out.includes('$')) return out
+  let replaced = false
+  for (const [re, val] of KEYWORDS) {
+    out = out.replace(re, () => {
+      replaced = true
+      return String(val())
+    })
   }
-  return out
+  if (!replaced || !/[-+*/]/.test(out)) return out
+  return String(evaluateArithmetic(out))
+}
+
+/**
+ * Whole-number arithmetic as bc evaluates it (fio's keyword arithmetic): `+ - * / % ^`,
+ * parentheses and unary minus; `/` and `%` truncate toward zero, `^` binds right. Throws an Error
+ * naming what is not arithmetic (a size suffix, a stray character).
+ */
+export function evaluateArithmetic(text: string): number {
+  const tokens = text.match(/\d+|[-+*/%^()]|\S+?(?=[-+*/%^()\s]|$)/g) ?? []
+  let at = 0
+  const bad = (what: string): never => {
+    throw new Error(`${what}; fio evaluates keyword arithmetic in whole numbers without size suffixes (for example size=8*$mb_memory or bs=$pagesize*2)`)
+  }
+  const peek = (): string | undefined => tokens[at]
+  const primary = (): bigint => {
+    const t = tokens[at++]
+    if (t === undefined) return bad('the expression ends too early')
+    if (t === '(') {
+      const v = sum()
+      if (tokens[at++] !== ')') bad('a parenthesis is not closed')
+      return v
+    }
+    if (t === '-') return -power()
+    if (t === '+') return power()
+    if (!/^\d+$/.test(t)) return bad(`"${t}" is not a whole number`)
+    return BigInt(t)
+  }
+  const power = (): bigint => {
+    const base = primary()
+    if (peek() !== '^') return base
+    at++
+    const exp = power()
+    if (exp < 0n) return 0n
+    if (exp > 64n && base !== 0n && base !== 1n && base !== -1n) bad('the result is too large')
+    return base ** exp
+  }
+  const product = (): bigint => {
+    let v = power()
+    for (let op = peek(); op === '*' || op === '/' || op === '%'; op = peek()) {
+      at++
+      const r = power()
+      if (op !== '*' && r === 0n) bad('division by zero')
+      v = op === '*' ? v * r : op === '/' ? v / r : v % r
+    }
+    return v
+  }
+  const sum = (): bigint => {
+    let v = product()
+    for (let op = peek(); op === '+' || op === '-'; op = peek()) {
+      at++
+      v = op === '+' ? v + product() : v - product()
+    }
+    return v
+  }
+  const v = sum()
+  if (at < tokens.length) bad(`"${tokens.slice(at).join('')}" is not arithmetic`)
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) bad('the result is too large')
+  return Number(v)
 }
 
 function overrideEntries(overrides: Readonly<Record<string, string | null>>): Entry[] {
-  const entries = Object.entries(overrides).map(([k, v]) => makeEntry(k, v, OVERRIDE_FILE, 0, []))
-  const hasRuntime = entries.some((e) => e.canonical === 'runtime')
-  const hasTimeBased = entries.some((e) => e.canonical === 'time_based')
-  if (hasRuntime && !hasTimeBased) entries.push(makeEntry('time_based', null, OVERRIDE_FILE, 0, []))
-  return entries
+  return Object.entries(overrides).map(([k, v]) => makeEntry(k, v, OVERRIDE_FILE, 0, []))
 }
 
 // ---- resolving one job ----
@@ -406,7 +494,6 @@ interface Draft {
   numberIos: number | null
   runtimeMs: number | null
   timeBased: boolean
-  timeBasedWhere: Where | null
   rampMs: number
   loops: number
   verify: VerifyKind | null
@@ -415,6 +502,9 @@ interface Draft {
   randrepeat: boolean
   randseed: number | null
   percentiles: readonly number[]
+  percentileBlocks: { slat: boolean; clat: boolean; lat: boolean }
+  rate: { read: number; write: number }
+  rateIops: { read: number; write: number }
   stonewall: boolean
   newGroup: boolean
 }
@@ -423,7 +513,8 @@ const DEFAULT_BS: BlockSizes = { kind: 'fixed', bs: 4096 }
 const SECTOR = 512
 
 function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { spec: Omit<JobSpec, 'groupId'>; newGroup: boolean } {
-  const all = [...job.globals, ...job.entries, ...overrides]
+  // command-line options first: they are defaults the file's own options override, as in fio
+  const all = [...overrides, ...job.globals, ...job.entries]
   const engineEntry = lastOf(all, 'ioengine')
   const ioengine = engineEntry?.value ?? 'psync'
   const engineName = ioengine.split(':')[0]!
@@ -441,9 +532,10 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
     name: null, description: null, rw: 'read', rwWhere: null, rwmixread: 50,
     bs: { read: DEFAULT_BS, write: DEFAULT_BS }, split: { read: null, write: null }, bsWhere: null,
     iodepth: 1, numjobs: 1, size: null, filesize: null, offset: 0, offsetWhere: null, offsetIncrement: 0,
-    ioSize: null, numberIos: null, runtimeMs: null, timeBased: false, timeBasedWhere: null, rampMs: 0, loops: 1,
+    ioSize: null, numberIos: null, runtimeMs: null, timeBased: false, rampMs: 0, loops: 1,
     verify: null, doVerify: true, norandommap: false, randrepeat: true, randseed: null,
-    percentiles: FIO_DEFAULT_PERCENTILES, stonewall: false, newGroup: false,
+    percentiles: FIO_DEFAULT_PERCENTILES, percentileBlocks: { slat: false, clat: true, lat: false },
+    rate: { read: 0, write: 0 }, rateIops: { read: 0, write: 0 }, stonewall: false, newGroup: false,
   }
   const ignored: IgnoredOption[] = []
   for (const e of all) {
@@ -468,7 +560,7 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
       apply(d, e, kbBase, job.globals.includes(e))
     }
   }
-  validate(d, all)
+  validate(d, all, ignored)
 
   const random = d.rw === 'randread' || d.rw === 'randwrite' || d.rw === 'randrw'
   const readPct = d.rw === 'read' || d.rw === 'randread' ? 100 : d.rw === 'write' || d.rw === 'randwrite' ? 0 : d.rwmixread
@@ -502,10 +594,13 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
     randrepeat: d.randrepeat,
     seed: d.randseed ?? (d.randrepeat ? FIO_DEFAULT_SEED : null),
     percentiles: d.percentiles,
+    percentileBlocks: d.percentileBlocks,
+    rate: d.rate,
+    rateIops: d.rateIops,
     kbBase,
     ioengine,
     jobOptions: asRecord(job.entries),
-    globalOptions: asRecord([...job.globals, ...overrides]),
+    globalOptions: asRecord([...overrides, ...job.globals]),
     ignored,
   }
   return { spec, newGroup: d.newGroup }
@@ -630,7 +725,6 @@ function apply(d: Draft, e: Entry, kb: KbBase, fromGlobal: boolean): void {
     }
     case 'time_based':
       d.timeBased = need(e, parseBool(e.value, true))
-      d.timeBasedWhere = where
       return
     case 'ramp_time':
       d.rampMs = need(e, parseTimeUs(v)) / 1000
@@ -668,6 +762,21 @@ function apply(d: Draft, e: Entry, kb: KbBase, fromGlobal: boolean): void {
       return
     case 'percentile_list':
       d.percentiles = parsePercentiles(e, v)
+      return
+    case 'rate':
+    case 'rate_iops': {
+      // per direction, as fio: rate=1m,500k (bytes a second), rate_iops=2000 (both directions)
+      const dirs = splitDirections(v)
+      const read = (x: string): number => need(e, e.canonical === 'rate' ? parseSize(x, kb) : parseInteger(x, 0))
+      const into = e.canonical === 'rate' ? d.rate : d.rateIops
+      if (dirs.read !== undefined) into.read = read(dirs.read)
+      if (dirs.write !== undefined) into.write = read(dirs.write)
+      return
+    }
+    case 'slat_percentiles':
+    case 'clat_percentiles':
+    case 'lat_percentiles':
+      d.percentileBlocks = { ...d.percentileBlocks, [e.canonical.split('_')[0]!]: need(e, parseBool(e.value, false)) }
       return
     default:
       // Every implemented option has a case above; reaching here is a table/code mismatch.
@@ -729,10 +838,11 @@ function parsePercentiles(e: Entry, v: string): number[] {
     if (p.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) fail(BenchErrorCode.JobBadValue, e, `percentile_list=${v}: "${p}" is not a percentage`)
     out.push(n)
   }
-  return out
+  // fio sorts the list before it computes the percentiles
+  return out.sort((a, b) => a - b)
 }
 
-function validate(d: Draft, all: readonly Entry[]): void {
+function validate(d: Draft, all: readonly Entry[], ignored: IgnoredOption[]): void {
   const at = (canonical: string): Where => lastOf(all, canonical) ?? { file: OVERRIDE_FILE, line: 0 }
   for (const dir of ['read', 'write'] as const) {
     const b = d.split[dir] ?? d.bs[dir]
@@ -746,6 +856,9 @@ function validate(d: Draft, all: readonly Entry[]): void {
   if (d.offset % SECTOR !== 0) fail(BenchErrorCode.JobBadValue, d.offsetWhere ?? at('offset'), `offset ${d.offset} is not a multiple of ${SECTOR} bytes`)
   if (d.offsetIncrement % SECTOR !== 0) fail(BenchErrorCode.JobBadValue, at('offset_increment'), `offset_increment ${d.offsetIncrement} is not a multiple of ${SECTOR} bytes`)
   if (d.timeBased && d.runtimeMs === null) {
-    fail(BenchErrorCode.JobBadValue, d.timeBasedWhere ?? at('time_based'), 'time_based needs a runtime (runtime=… in the file or --runtime)')
+    // fio warns ("time_based requires a runtime/timeout setting") and runs the job to its size
+    const e = lastOf(all, 'time_based')!
+    ignored.push(ignore(e, 'time_based needs a runtime (runtime=… in the file or --runtime); as fio, the job runs to its size'))
+    d.timeBased = false
   }
 }

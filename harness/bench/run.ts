@@ -38,7 +38,11 @@ export interface BenchOptions {
   readonly device?: DiskBacking
   /** VMs per job (default: the job's numjobs). */
   readonly vms?: number
-  /** Overrides every job's runtime (seconds) and makes it time-based. */
+  /**
+   * fio's `--runtime` (seconds): the runtime of every job whose file gives none (the file's own
+   * `runtime` wins, as in fio; it does not make a job time-based). The standard job runs this
+   * long (default 5 s).
+   */
   readonly runtimeS?: number
   /** Disk size for jobs that give none (default 1 GiB). */
   readonly defaultSizeBytes?: number
@@ -46,7 +50,10 @@ export interface BenchOptions {
   readonly onProgress?: (line: string) => void
 }
 
-/** The standard job: 4 KiB random 70/30 mix at queue depth 32, one job. */
+/**
+ * The standard job: 4 KiB random 70/30 mix at queue depth 32, one job, time based. Its runtime
+ * comes from `--runtime` (default `STANDARD_RUNTIME_S`), which a runtime in the job would beat.
+ */
 export const STANDARD_JOB = `[global]
 rw=randrw
 rwmixread=70
@@ -55,10 +62,12 @@ iodepth=32
 size=1g
 norandommap
 time_based
-runtime=5
 
 [randrw-70-30]
 `
+
+/** Seconds the standard job runs without `--runtime`. */
+export const STANDARD_RUNTIME_S = 5
 
 /** Loads (verifies first, then inspects in the loader) a package for the bench. */
 export async function loadBenchFilter(pkg: string, workDir: string): Promise<{ info: FilterInfo; rule: PolicyRule }> {
@@ -98,16 +107,15 @@ export async function passThroughFilters(n: number): Promise<{ install: FilterIn
   }
 }
 
-/** Parses the job file (or the standard job) with the CLI overrides. */
+/** Parses the job file (or the standard job) with the command line's options, as fio's. */
 export function loadJobs(o: Pick<BenchOptions, 'job' | 'runtimeS'>): JobSpec[] {
-  const overrides = o.runtimeS !== undefined ? { runtime: String(o.runtimeS) } : undefined
-  return o.job !== undefined
-    ? parseJobFile(o.job, overrides ? { overrides } : {})
-    : parseJobText(STANDARD_JOB, { file: '(standard job)', ...(overrides ? { overrides } : {}) })
+  if (o.job === undefined) return parseJobText(STANDARD_JOB, { file: '(standard job)', overrides: { runtime: String(o.runtimeS ?? STANDARD_RUNTIME_S) } })
+  return parseJobFile(o.job, o.runtimeS !== undefined ? { overrides: { runtime: String(o.runtimeS) } } : {})
 }
 
 /** Runs the jobs (stonewalled phases one after another, jobs of a phase side by side). */
 export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument; results: BenchJobResult[]; profile: ProfileEntry[] | null }> {
+  const started = performance.now()
   const jobs = o.jobs ?? loadJobs(o)
   const device = o.device ?? 'memory'
   if (device === 'null') {
@@ -152,7 +160,7 @@ export async function runBench(o: BenchOptions): Promise<{ doc: FioJsonDocument;
     } finally {
       await pool.destroy()
     }
-    const doc = toFioJson(results, { version: o.version })
+    const doc = toFioJson(results, { version: o.version, elapsedMs: performance.now() - started })
     const profile = filter ? await profileFilter(filter, workDir) : null
     return { doc: profile ? Object.assign(doc, { iofcert: { profile } }) : doc, results, profile }
   } finally {

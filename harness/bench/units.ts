@@ -16,9 +16,10 @@ export type KbBase = 1000 | 1024
 const POWERS: Readonly<Record<string, number>> = { '': 0, b: 0, k: 1, m: 2, g: 3, t: 4, p: 5 }
 
 /**
- * Reads a byte count: `4096`, `0x1000`, `4k`, `4K`, `4KiB`, `10G`, `512m`, `1M`.
- * Like fio with its default `kb_base=1024`, `k`/`kb` mean 1024 and `kib` means 1000 (fio keeps
- * the inverted IEC meaning "for compatibility"); `kb_base=1000` swaps them back.
+ * Reads a byte count: `4096`, `0x1000`, `4k`, `4K`, `4Ki`, `4KiB`, `10G`, `512m`, `1M`.
+ * Like fio with its default `kb_base=1024`, `k`/`kb`/`ki` mean 1024 and `kib` means 1000 (fio
+ * keeps the inverted IEC meaning "for compatibility"); `kb_base=1000` makes `k`, `kb` and `ki`
+ * 1000 and `kib` 1024. (fio goes by the letter unless the suffix is `kib`: `1Gi` is `1g`.)
  */
 export function parseSize(text: string, kbBase: KbBase = 1024): Parsed<number> {
   const s = text.trim()
@@ -31,11 +32,11 @@ export function parseSize(text: string, kbBase: KbBase = 1024): Parsed<number> {
   if (m[2] !== undefined) return bad(`"${s}": fractional sizes are not supported (fio would read it as ${m[1]}); write ${suggestWhole(m[1]!, m[2], m[3]!)}`)
   const suffix = m[3]!.toLowerCase()
   const iec = /^([kmgtp])ib$/.exec(suffix)
-  const si = /^([kmgtp]?)b?$/.exec(suffix)
+  const si = /^([kmgtp]?)b?$/.exec(suffix) ?? /^([kmgtp])i$/.exec(suffix)
   let mult: number
   if (iec) mult = (kbBase === 1024 ? 1000 : 1024) ** POWERS[iec[1]!]!
   else if (si) mult = kbBase ** POWERS[si[1]!]!
-  else return bad(`"${s}": unknown size suffix "${m[3]}" (use k, m, g, t or p)`)
+  else return bad(`"${s}": unknown size suffix "${m[3]}" (use k, m, g, t or p, optionally with i or b)`)
   return safe(s, Number(m[1]) * mult)
 }
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { renderBenchTable } from '../bench/console.js'
-import { parseFioJson } from '../bench/fio-json.js'
+import { formatFioJson, parseFioJson } from '../bench/fio-json.js'
 import { runBench } from '../bench/run.js'
 import { benchSandboxed } from '../certify/sandboxed-bench.js'
 import type { SandboxMode } from '../certify/os-sandbox.js'
@@ -33,7 +33,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--job <file.fio>', 'fio job file (default: 4 KiB 70/30 random mix, QD 32)')
     .option('--device <memory|file|null>', 'disk backing (null keeps no data: the I/O path alone, as fio\'s null engine)', 'memory')
     .option('--vms <n>', 'VMs per job (default: the job\'s numjobs)')
-    .option('--runtime <s>', 'run each job this long (overrides the file, makes it time-based)')
+    .option('--runtime <s>', "runtime of the jobs whose file sets none, as fio's --runtime (the standard job: how long it runs, default 5)")
     .option('--json <file|->', 'write fio-layout JSON (- for stdout, then only JSON goes there)')
     .option('--sandbox <mode>', "where the package's code runs: auto (bubblewrap when it works here), bwrap, or none", 'auto')
     .action(async (pkg: string | undefined, f: BenchFlags) => {
@@ -58,7 +58,7 @@ export function registerBenchCommand(program: Command): void {
           ? await runBench({ ...options, ...(tty ? { onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`) } : {}) })
           : await benchSandboxed(pkg, options, f.sandbox as SandboxMode, s => info(`iofcert bench: WARNING: the package's code runs without an OS sandbox: ${s.reason}\n`))
         if (tty) process.stderr.write('\r\x1b[K')
-        const text = `${JSON.stringify(doc, null, 2)}\n`
+        const text = formatFioJson(doc)
         if (toStdout) process.stdout.write(text)
         else if (f.json !== undefined) {
           fs.mkdirSync(path.dirname(path.resolve(f.json)), { recursive: true })
@@ -72,7 +72,7 @@ export function registerBenchCommand(program: Command): void {
           info(`filter profile (tinybench, in the VM worker): ${only !== undefined ? `not measured (${only})` : profile.map(p => (p.error !== undefined ? `${p.handler} ${p.op} not measured (${p.error})` : `${p.handler} ${p.op} ${p.nsPerOp} ns ±${p.rmePct}%`)).join(', ')}\n`)
         }
         const ignored = [...new Set(doc.jobs.flatMap(j => (j.iofcert?.ignoredOptions ?? []).map(o => o.option)))]
-        if (ignored.length > 0) info(`ignored (they concern a real device): ${ignored.join(', ')}\n`)
+        if (ignored.length > 0) info(`ignored options (why: iofcert.ignoredOptions in the JSON): ${ignored.join(', ')}\n`)
         if (f.json !== undefined && !toStdout) info(`JSON: ${f.json}\n`)
         const failed = doc.jobs.some(j => j.error !== 0)
         process.exitCode = failed ? 1 : 0
