@@ -1,10 +1,13 @@
 /**
  * `iofcert cluster`: an emulated cluster worked on by hand, one command at a time. Each command
  * opens the cluster from its directory, does one thing through the library and shuts it down
- * (see framework/lifecycle/session.ts for what is kept between commands).
+ * (see framework/lifecycle/session.ts for what is kept between commands, and how each command
+ * survives being killed: `list` and `issues` only read, the lifecycle's operations record their
+ * steps, every other command is one transaction).
  *
  * Exit codes: 0 done (or nothing to do); 1 refused by a rule — a host's issue, a policy the
- * hosts refuse, maintenance mode refused (the issue or reason is printed); 2 bad input (one line).
+ * hosts refuse, maintenance mode refused (the issue or reason is printed) — or the cluster is in
+ * use by another command; 2 bad input, or a state file that does not read (one line naming it).
  * `--json` prints the result, or `{ "error": … }`, as JSON on stdout.
  */
 import { Argument, InvalidArgumentError, type Command } from 'commander'
@@ -12,8 +15,8 @@ import Table from 'cli-table3'
 import { IofError } from '../framework/errors.js'
 import type { FilterQueryResult, HostIssue, HostOutcome, LifecycleOptions, OperationResult } from '../framework/lifecycle.js'
 import {
-  createVm, initCluster, makePolicy, parseAcceptanceLevel, parseDiskSpec, readTrustedKey, setAcceptanceLevel, trustKey,
-  withClusterSession, type ClusterSession,
+  addDisks, createVm, deleteVm, initCluster, makePolicy, parseAcceptanceLevel, parseDiskSpec, readTrustedKey, removeDisks, setAcceptanceLevel, trustKey,
+  withClusterSession, type ClusterSession, type SessionMode,
 } from '../framework/lifecycle/session.js'
 
 /** What a command prints and how it exits. */
@@ -42,7 +45,14 @@ Package URLs: a .tgz or an unpacked package directory, file://…, http://… or
 Trust: 'cluster init --trust key.pem' makes every host trust the key; 'cluster trust <dir>
 key.pem [--host h]' adds it later.
 
-Exit codes: 0 done, 1 refused by a rule (the host's issue is printed), 2 bad input.`
+State: a command killed at any instant (kill -9, power cut) leaves the cluster as it was before
+the command or as it would be after it (install, upgrade, uninstall, resolve and host remove: each
+host as before or after its own step, the others with OperationInterrupted, which resolve retries).
+One command at a time: a second one is refused (exit 1) while the first runs. A state file that is
+missing or does not read is one line naming it (exit 2).
+
+Exit codes: 0 done, 1 refused by a rule (the host's issue is printed) or the cluster is in use,
+2 bad input or unusable state.`
 
 /** Adds `cluster …` to the program. */
 export function registerClusterCommands(program: Command): void {
@@ -69,7 +79,7 @@ export function registerClusterCommands(program: Command): void {
     .description('install a filter package on every host')
     .argument('<dir>', 'cluster directory')
     .argument('<url>', 'package: path (.tgz or directory), file://, http:// or https://'))
-    .action(guard(async (dir: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.install(url)))))
+    .action(guard(async (dir: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.install(url)), 'steps')))
 
   withLifecycleOptions(cluster
     .command('upgrade')
@@ -78,7 +88,7 @@ export function registerClusterCommands(program: Command): void {
     .argument('<dir>', 'cluster directory')
     .argument('<filterId>', 'the installed filter, e.g. ACME_cdp_1.2.0 (as iofcert cluster list shows it)')
     .argument('<url>', 'the new package: path, file://, http:// or https://'))
-    .action(guard(async (dir: string, id: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.upgrade(id, url)))))
+    .action(guard(async (dir: string, id: string, url: string, o: CommonOpts) => session(dir, o, async s => operation(await s.lifecycle.upgrade(id, url)), 'steps')))
 
   withLifecycleOptions(cluster
     .command('uninstall')
@@ -91,7 +101,7 @@ export function registerClusterCommands(program: Command): void {
       const vmOf = (host: string, disk: string) => [...(s.cluster.hosts.get(host)?.vms.values() ?? [])].find(v => v.disks.has(disk))?.name
       // the summary's commands can be pasted back into a shell
       return { ...operation(r), text: [renderOperation(r), ...uninstallSummary(r, shellWord(dir), shellWord(id), vmOf)].join('\n') }
-    })))
+    }, 'steps')))
 
   cluster
     .command('list')
@@ -101,8 +111,8 @@ export function registerClusterCommands(program: Command): void {
     .action(guard(async (dir: string, o: CommonOpts) => session(dir, o, async s => {
       const filters = s.lifecycle.query()
       const issues = s.lifecycle.issues()
-      return ok({ hosts: [...s.cluster.hosts.keys()], filters }, renderList([...s.cluster.hosts.keys()], filters, issues.length))
-    })))
+      return withUnreadable(s, ok({ hosts: [...s.cluster.hosts.keys()], filters }, renderList([...s.cluster.hosts.keys()], filters, issues.length)), o.json === true)
+    }, 'read')))
 
   cluster
     .command('issues')
@@ -112,8 +122,8 @@ export function registerClusterCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(guard(async (dir: string, id: string | undefined, o: CommonOpts) => session(dir, o, async s => {
       const issues = s.lifecycle.issues(id)
-      return ok(issues, issues.length === 0 ? 'no issues' : issues.map(renderIssue).join('\n'))
-    })))
+      return withUnreadable(s, ok(issues, issues.length === 0 ? 'no issues' : issues.map(renderIssue).join('\n')), o.json === true)
+    }, 'read')))
 
   withLifecycleOptions(cluster
     .command('resolve')
@@ -121,7 +131,7 @@ export function registerClusterCommands(program: Command): void {
     .argument('<dir>', 'cluster directory')
     .argument('<filterId>', 'the filter (its id, also of a package every host refused, or the url of a package no host could read)')
     .option('--host <host>', 'only this host'))
-    .action(guard(async (dir: string, id: string, o: CommonOpts & { host?: string }) => session(dir, o, async s => operation(await s.lifecycle.resolveInstallationErrors(id, o.host)))))
+    .action(guard(async (dir: string, id: string, o: CommonOpts & { host?: string }) => session(dir, o, async s => operation(await s.lifecycle.resolveInstallationErrors(id, o.host)), 'steps')))
 
   cluster
     .command('maintenance')
@@ -205,7 +215,7 @@ export function registerClusterCommands(program: Command): void {
     .action(guard(async (dir: string, name: string, o: CommonOpts) => session(dir, o, async s => {
       const r = await s.lifecycle.removeHost(name)
       return { exitCode: r.removed ? 0 : 1, json: { host: name, ...r }, text: [...r.results.map(renderOperation), r.removed ? `${name} left the cluster` : `${name} stays: a filter could not be removed`].join('\n') }
-    })))
+    }, 'steps')))
 
   const vm = cluster.command('vm').description('emulated VMs')
   vm.command('create')
@@ -236,6 +246,40 @@ export function registerClusterCommands(program: Command): void {
       return ok({ vm: vmName, host: s.cluster.hostOf(vmName).name, state: v.state }, `VM ${vmName}: ${v.state === 'on' ? 'powered on' : 'powered off'}`)
     })))
 
+  vm.command('delete')
+    .description('delete a powered-off VM with its disks and their images (a disk with a storage policy: clear it first)')
+    .argument('<dir>', 'cluster directory')
+    .argument('<vm>', 'VM name')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, vmName: string, o: CommonOpts) => session(dir, o, async s => {
+      const h = deleteVm(s.cluster, vmName)
+      return ok({ vm: vmName, host: h.name }, `VM ${vmName} deleted from ${h.name}`)
+    })))
+  const disk = vm.command('disk').description('disks of a powered-off VM: add <dir> <vm> <spec...>, remove <dir> <vm> <disk...>')
+  disk.command('add')
+    .description('add thin disks to a powered-off VM (all or none)')
+    .argument('<dir>', 'cluster directory')
+    .argument('<vm>', 'VM name')
+    .argument('<spec...>', 'a disk <id>:<size>[:file] as vm create --disk takes it, e.g. data:1G:file')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, vmName: string, specs: string[], o: CommonOpts) => {
+      const disks = specs.map(parseDiskSpec)
+      return session(dir, o, async s => {
+        const h = await addDisks(s.cluster, vmName, disks)
+        return ok({ vm: vmName, host: h.name, disks }, `VM ${vmName}: added ${disks.map(d => `${d.id} ${d.capacity} bytes ${d.backing}`).join(', ')}`)
+      })
+    }))
+  disk.command('remove')
+    .description('remove disks, with their images, from a powered-off VM (all or none; a disk with a storage policy: clear it first)')
+    .argument('<dir>', 'cluster directory')
+    .argument('<vm>', 'VM name')
+    .argument('<disk...>', 'disk ids')
+    .option('--json', 'print JSON')
+    .action(guard(async (dir: string, vmName: string, ids: string[], o: CommonOpts) => session(dir, o, async s => {
+      const h = removeDisks(s.cluster, vmName, ids)
+      return ok({ vm: vmName, host: h.name, removed: ids }, `VM ${vmName}: removed ${ids.join(', ')}`)
+    })))
+
   cluster
     .command('policy')
     .description('storage policies: create <name> --rule …, apply <name> <vm> <disk>, clear <vm> <disk>')
@@ -255,6 +299,8 @@ export function registerClusterCommands(program: Command): void {
       const [name, vmName, disk] = action === 'apply' ? [args[0]!, args[1]!, args[2]!] : [null, args[0]!, args[1]!]
       return session(dir, o, async s => {
         const h = s.cluster.hostOf(vmName)
+        // filters attach and detach on the disk: not on an image that is gone (it would read as zeros)
+        h.checkImages(vmName)
         await h.setPolicy(vmName, disk, name)
         return ok({ vm: vmName, disk, policy: name }, name === null ? `${vmName}/${disk}: no policy` : `${vmName}/${disk}: policy ${name}`)
       })
@@ -277,8 +323,9 @@ function lifecycleOptions(o: CommonOpts): Partial<LifecycleOptions> {
   }
 }
 
-async function session(dir: string, o: CommonOpts, fn: (s: ClusterSession) => Promise<Output>): Promise<Output> {
-  return withClusterSession(dir, lifecycleOptions(o), async s => {
+/** Runs a command on a session: `transaction` (all or nothing) unless said otherwise (see SessionMode). */
+async function session(dir: string, o: CommonOpts, fn: (s: ClusterSession) => Promise<Output>, mode: SessionMode = 'transaction'): Promise<Output> {
+  return withClusterSession(dir, { mode, lifecycle: lifecycleOptions(o) }, async s => {
     const out = await fn(s)
     for (const w of s.warnings) process.stderr.write(`iofcert cluster: ${w}\n`)
     return out
@@ -287,6 +334,22 @@ async function session(dir: string, o: CommonOpts, fn: (s: ClusterSession) => Pr
 
 function ok(json: unknown, text: string): Output {
   return { exitCode: 0, json, text }
+}
+
+/**
+ * What a reading command shows of hosts whose state does not read: the other hosts as usual, a
+ * line per unreadable host with the reason (list's JSON: `unreadable`; issues' JSON stays a list,
+ * the lines go to stderr), and exit code 2.
+ */
+function withUnreadable(s: ClusterSession, out: Output, json: boolean): Output {
+  if (s.unreadable.size === 0) return out
+  const unreadable = [...s.unreadable].map(([host, err]) => ({ host, error: { code: err.code, message: err.message } }))
+  const lines = unreadable.map(u => `${u.host}  unreadable: ${u.error.message}`)
+  if (Array.isArray(out.json)) {
+    if (json) for (const l of lines) process.stderr.write(`iofcert cluster: ${l}\n`)
+    return { exitCode: 2, json: out.json, text: [out.text, ...lines].join('\n') }
+  }
+  return { exitCode: 2, json: { ...(out.json as object), unreadable }, text: [out.text, ...lines].join('\n') }
 }
 
 function operation(r: OperationResult): Output {

@@ -7,10 +7,10 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { FILTER_ABI_VERSION, type FilterClass } from '../sdk/index.js'
-import { HostExists, HostNotFound, IofError, PolicyInvalid, PolicyNotFound, VmNotFound } from './errors.js'
+import { HostExists, HostNotFound, IofError, isIofError, PolicyInvalid, PolicyNotFound, StateFileInvalid, VmNotFound } from './errors.js'
 import { Host, type AcceptanceLevel } from './host.js'
 import { inspectModule, type FilterInfo } from './inspect.js'
-import { readJson, writeJsonAtomic } from './persist.js'
+import { readStateFile, StateShape, writeJsonAtomic } from './persist.js'
 import { PolicyValidator, type StoragePolicy } from './policy.js'
 import { RecoverySite } from './site.js'
 import { newMemoryImage, type MemoryImage } from './store.js'
@@ -49,11 +49,81 @@ interface ClusterState {
   options: Omit<ClusterOptions, 'dir' | 'tempDir'>
 }
 
+/** The settings a cluster.json written before one of them existed gets. */
+const OPTION_DEFAULTS: Omit<ClusterOptions, 'dir' | 'tempDir'> = {
+  ioTimeoutMs: 30_000,
+  openTimeoutMs: 60_000,
+  classExclusivity: 'host',
+  cacheBytes: 8 << 20,
+  reorder: null,
+  heapMb: 512,
+  daemonStopMs: 5000,
+}
+
+/** What `Cluster.open` does beyond reading the state. */
+export interface OpenHow {
+  /** Boot every host (default true); without it the hosts are read and stay down (see Cluster.boot). */
+  readonly boot?: boolean
+  /**
+   * Keep going when a host's state cannot be read: the host is left out of `hosts` and its error
+   * kept in `unreadable` (default false: the error is thrown). For reading a cluster, never for
+   * changing it.
+   */
+  readonly tolerant?: boolean
+}
+
+/** Host names: letters, digits, . _ - (they name directories). */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+
+/** Reads cluster.json, one line naming the file and the field when something is wrong. */
+function readClusterState(file: string): ClusterState {
+  const v = readStateFile(file, 'the cluster')
+  const s = new StateShape(file)
+  const hosts = s.arr(v.hosts, 'hosts', (x, at) => s.str(x, at, HOST_NAME))
+  const twice = hosts.find((h, i) => hosts.indexOf(h) !== i)
+  if (twice !== undefined) throw StateFileInvalid({ file, reason: `hosts names ${twice} twice` })
+  const policies = s.arr(v.policies, 'policies', (x, at) => {
+    const p = s.obj(x, at)
+    s.str(p.name, `${at}.name`)
+    s.arr(p.rules, `${at}.rules`, (r, rat) => {
+      const rule = s.obj(r, rat)
+      s.str(rule.filter, `${rat}.filter`)
+      if (rule.params !== undefined) s.obj(rule.params, `${rat}.params`)
+      return rule
+    })
+    if (p.allowCleartextFilters !== undefined) s.bool(p.allowCleartextFilters, `${at}.allowCleartextFilters`)
+    return p as unknown as StoragePolicy
+  })
+  const o = v.options === undefined ? {} : s.obj(v.options, 'options')
+  const pick = <K extends keyof typeof OPTION_DEFAULTS>(k: K, check: (x: unknown, at: string) => unknown): (typeof OPTION_DEFAULTS)[K] => {
+    if (o[k] === undefined) return OPTION_DEFAULTS[k]
+    check(o[k], `options.${k}`)
+    return o[k] as (typeof OPTION_DEFAULTS)[K]
+  }
+  const options = {
+    ioTimeoutMs: pick('ioTimeoutMs', (x, at) => s.num(x, at, 1)),
+    openTimeoutMs: pick('openTimeoutMs', (x, at) => s.num(x, at, 1)),
+    classExclusivity: pick('classExclusivity', (x, at) => s.oneOf(x, at, ['host', 'disk'] as const)),
+    cacheBytes: pick('cacheBytes', (x, at) => s.int(x, at, 0)),
+    reorder: pick('reorder', (x, at) => s.nullable(x, at, (r, rat) => {
+      const ro = s.obj(r, rat)
+      s.int(ro.seed, `${rat}.seed`, 0)
+      s.num(ro.maxDelayMs, `${rat}.maxDelayMs`, 0)
+      return ro
+    })),
+    heapMb: pick('heapMb', (x, at) => s.num(x, at, 1)),
+    daemonStopMs: pick('daemonStopMs', (x, at) => s.num(x, at, 1)),
+  }
+  return { hosts, policies, options }
+}
+
 export class Cluster {
   readonly hosts = new Map<string, Host>()
   readonly policies = new Map<string, StoragePolicy>()
   readonly sites = new Map<string, RecoverySite>()
   readonly validator = new PolicyValidator()
+  /** Hosts whose state could not be read (only when opened `tolerant`), with the error. */
+  readonly unreadable = new Map<string, IofError>()
   private readonly diskOwners = new Map<string, { vm: string; host: string }>()
   private readonly images = new Map<string, MemoryImage>()
   private readonly journals = new Map<string, SharedArrayBuffer>()
@@ -85,32 +155,73 @@ export class Cluster {
     return c
   }
 
-  /** Opens a cluster from its directory: every host reboots from its own state. */
-  static async open(dir: string, overrides: Partial<ClusterOptions> = {}): Promise<Cluster> {
-    const st = readJson<ClusterState | null>(path.join(dir, 'cluster.json'), null)
-    if (st === null) throw new IofError('ClusterNotFound', `no cluster in ${dir} (cluster.json missing)`, {}, { exitCode: 2 })
+  /**
+   * Opens a cluster from its directory: every host reboots from its own state. A state file that
+   * is missing or does not read is one error naming the file (see OpenHow for the exceptions).
+   */
+  static async open(dir: string, overrides: Partial<ClusterOptions> = {}, how: OpenHow = {}): Promise<Cluster> {
+    const file = path.join(dir, 'cluster.json')
+    let st: ClusterState
+    try {
+      st = readClusterState(file)
+    } catch (err) {
+      if (isIofError(err, 'StateFileMissing')) throw new IofError('ClusterNotFound', `no cluster in ${dir} (cluster.json missing)`, {}, { exitCode: 2, cause: err })
+      throw err
+    }
     const c = new Cluster(Object.freeze({ ...st.options, ...overrides, dir, tempDir: false }))
     for (const p of st.policies) c.policies.set(p.name, p)
+    const seen = new Map<string, string>()
     for (const name of st.hosts) {
       const h = new Host(name, c, path.join(dir, 'hosts', name))
+      try {
+        h.load()
+        // a VM or disk in two hosts' states: the second file is the one that is wrong
+        for (const vm of h.vms.values()) {
+          const other = seen.get(`vm ${vm.name}`)
+          if (other !== undefined) throw StateFileInvalid({ file: h.stateFile, reason: `VM ${vm.name} is also on host ${other}` })
+          for (const id of vm.disks.keys()) {
+            const owner = seen.get(`disk ${id}`)
+            if (owner !== undefined) throw StateFileInvalid({ file: h.stateFile, reason: `disk ${id} is also on host ${owner}` })
+          }
+        }
+      } catch (err) {
+        if (!how.tolerant || !(err instanceof IofError)) throw err
+        c.unreadable.set(name, err)
+        continue
+      }
+      for (const vm of h.vms.values()) {
+        seen.set(`vm ${vm.name}`, name)
+        for (const id of vm.disks.keys()) seen.set(`disk ${id}`, name)
+      }
       c.hosts.set(name, h)
-      h.load()
     }
-    for (const h of c.hosts.values()) await h.boot()
+    // registered again: a host whose state failed half way through may have registered some
+    c.diskOwners.clear()
+    for (const h of c.hosts.values()) for (const vm of h.vms.values()) for (const id of vm.disks.keys()) c.registerDisk(id, vm.name, h.name)
+    if (how.boot ?? true) await c.boot()
     return c
+  }
+
+  /** Boots every host that is down (what Cluster.open does unless told not to). */
+  async boot(): Promise<void> {
+    for (const h of this.hosts.values()) if (!h.up) await h.boot()
   }
 
   save(): void {
     const { dir: _d, tempDir: _t, ...options } = this.options
-    writeJsonAtomic(path.join(this.options.dir, 'cluster.json'), { hosts: [...this.hosts.keys()], policies: [...this.policies.values()], options } satisfies ClusterState)
+    // a host whose state could not be read stays in the cluster
+    const hosts = [...this.hosts.keys(), ...[...this.unreadable.keys()].filter(n => !this.hosts.has(n))]
+    writeJsonAtomic(path.join(this.options.dir, 'cluster.json'), { hosts, policies: [...this.policies.values()], options } satisfies ClusterState)
   }
 
   // ---- hosts ----
 
   async addHost(name: string, o: { acceptanceLevel?: AcceptanceLevel; trustedKeys?: string[] } = {}): Promise<Host> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new IofError('BadHostName', `host name "${name}" must be letters, digits, . _ -`, {}, { exitCode: 2 })
-    if (this.hosts.has(name)) throw HostExists({ host: name })
+    if (!HOST_NAME.test(name)) throw new IofError('BadHostName', `host name "${name}" must be letters, digits, . _ -`, {}, { exitCode: 2 })
+    if (this.hosts.has(name) || this.unreadable.has(name)) throw HostExists({ host: name })
     const h = new Host(name, this, path.join(this.options.dir, 'hosts', name))
+    // what a host of that name left when it could not join or leave to the end is no state of this one
+    fs.rmSync(h.dir, { recursive: true, force: true })
     if (o.acceptanceLevel) h.acceptanceLevel = o.acceptanceLevel
     if (o.trustedKeys) h.trustedKeys = [...o.trustedKeys]
     this.hosts.set(name, h)
@@ -227,6 +338,12 @@ export class Cluster {
 
   registerDisk(id: string, vm: string, host: string): void {
     this.diskOwners.set(id, { vm, host })
+  }
+  /** Forgets a deleted disk: its owner, and its memory image and journal. */
+  forgetDisk(id: string): void {
+    this.diskOwners.delete(id)
+    this.images.delete(id)
+    this.journals.delete(id)
   }
   diskOwner(id: string): { vm: string; host: string } | undefined {
     return this.diskOwners.get(id)

@@ -19,3 +19,14 @@ export function syncFile(fd: number): void {
 export function syncData(fd: number): void {
   if (!refused) fs.fdatasyncSync(fd)
 }
+
+/** Makes a directory's entries (files created, renamed or removed in it) durable (a no-op under the permission model). */
+export function syncDir(dir: string): void {
+  if (refused) return
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

@@ -60,6 +60,16 @@ export const HostInMaintenance = defineError<{ host: string }>('HostInMaintenanc
 export const MaintenanceRefused = defineError<{ host: string; vms: string[] }>('MaintenanceRefused', a => `host ${a.host} cannot enter maintenance mode: powered-on VMs ${a.vms.join(', ')}`)
 export const BadInput = defineError<{ message: string }>('BadInput', a => a.message, 2)
 
+// ---- a cluster's state on disk ----
+/** `of` says whose state the file holds, e.g. `host esx1` or `the cluster`. */
+export const StateFileMissing = defineError<{ file: string; of: string }>('StateFileMissing', a => `state file ${a.file} (${a.of}) is missing`, 2)
+/** `reason` says what is wrong, naming the field when one is: `it is not JSON (…)`, `it is empty`, `vms[0].name must be a string, got 3`. */
+export const StateFileInvalid = defineError<{ file: string; reason: string }>('StateFileInvalid', a => `state file ${a.file} is unusable: ${a.reason}`, 2)
+export const HostDirMissing = defineError<{ host: string; dir: string }>('HostDirMissing', a => `host ${a.host} is in the cluster, but its directory ${a.dir} is missing`, 2)
+export const DiskImageMissing = defineError<{ vm: string; disk: string; file: string }>('DiskImageMissing', a => `disk ${a.disk} of VM ${a.vm} has no image: ${a.file} is missing (restore it, or remove the disk)`, 2)
+export const DiskHasPolicy = defineError<{ vm: string; disk: string; policy: string }>('DiskHasPolicy', a => `disk ${a.disk} of VM ${a.vm} has storage policy "${a.policy}": clear the policy first`)
+export const LockUnusable = defineError<{ file: string; reason: string }>('LockUnusable', a => `cannot take the cluster lock ${a.file}: ${a.reason}`, 2)
+
 // ---- packages: descriptor, integrity, signature, acceptance, module load ----
 /** `limit` and `max` name the bound a package crossed (see package/tarball.ts PackageLimits), when that is why. */
 export const PackageUnreadable = defineError<{ source: string; reason: string; limit?: string; max?: number }>('PackageUnreadable', a => `cannot read package ${a.source}: ${a.reason}`, 2)

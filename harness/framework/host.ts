@@ -10,18 +10,24 @@ import { BUILTINS } from './builtins/index.js'
 import {
   DiskCapacityInvalid,
   DiskExists,
+  DiskHasPolicy,
+  DiskImageMissing,
   DiskNotFound,
   FilterClassConflict,
   FilterInUse,
+  HostDirMissing,
   HostInMaintenance,
   IofError,
   MaintenanceRefused,
+  StateFileMissing,
   VmExists,
   VmNotFound,
   VmPoweredOn,
 } from './errors.js'
 import type { FilterInfo } from './inspect.js'
-import { writeJsonAtomic, readJson } from './persist.js'
+import {
+  createSparseFile, exists, isInside, loadedPath, loadedUrl, readJson, readStateFile, removePath, StateShape, storedPath, storedUrl, writeJsonAtomic,
+} from './persist.js'
 import type { Cluster } from './cluster.js'
 import { Vm, type DiskBacking, type VmDisk, type VmHostServices } from './vm.js'
 import type { LogEntry } from './worker-common.js'
@@ -52,6 +58,9 @@ export interface DiskOptions {
   /** Storage policy to apply at creation. */
   readonly policy?: string
 }
+
+const FILTER_STATUSES: readonly InstalledFilter['status'][] = ['INSTALLED', 'PENDING_REBOOT', 'UPGRADE_IN_PROGRESS', 'INSTALL_ERROR', 'UNINSTALL_ERROR']
+const ACCEPTANCE_LEVELS: readonly AcceptanceLevel[] = ['VMwareCertified', 'VMwareAccepted', 'PartnerSupported', 'CommunitySupported']
 
 interface HostState {
   name: string
@@ -84,27 +93,35 @@ export class Host {
     return path.join(this.dir, 'state.json')
   }
 
-  /** Writes the host's state atomically. */
+  /** Writes the host's state atomically (paths under the cluster directory relative to it). */
   save(): void {
+    const root = this.cluster.options.dir
     const st: HostState = {
       name: this.name,
       acceptanceLevel: this.acceptanceLevel,
       trustedKeys: this.trustedKeys,
       maintenance: this.maintenance,
-      filters: [...this.filters.values()].map(f => ({ info: f.info, status: f.status, meta: f.meta })),
+      filters: [...this.filters.values()].map(f => ({ info: { ...f.info, entryUrl: storedUrl(root, f.info.entryUrl) }, status: f.status, meta: typeof f.meta.dir === 'string' ? { ...f.meta, dir: storedPath(root, f.meta.dir) } : f.meta })),
       vms: [...this.vms.values()].map(vm => ({
         name: vm.name,
         poweredOn: vm.state === 'on' || vm.state === 'starting',
-        disks: [...vm.disks.values()].map(d => ({ id: d.id, capacity: d.capacity, backing: d.backing, path: d.path, policy: d.policy })),
+        disks: [...vm.disks.values()].map(d => ({ id: d.id, capacity: d.capacity, backing: d.backing, path: d.path === null ? null : storedPath(root, d.path), policy: d.policy })),
       })),
     }
     writeJsonAtomic(this.stateFile, st)
   }
 
-  /** Loads the host's state from its directory (without starting anything). */
+  /**
+   * Loads the host's state from its directory (without starting anything). A missing directory or
+   * state file, or one that does not read, is one error naming it (HostDirMissing,
+   * StateFileMissing, StateFileInvalid); nothing is made up in its place.
+   */
   load(): void {
-    const st = readJson<HostState | null>(this.stateFile, null)
-    if (st === null) return
+    if (!exists(this.stateFile)) {
+      if (!exists(this.dir)) throw HostDirMissing({ host: this.name, dir: this.dir })
+      throw StateFileMissing({ file: this.stateFile, of: `host ${this.name}` })
+    }
+    const st = this.readState()
     this.acceptanceLevel = st.acceptanceLevel
     this.trustedKeys = st.trustedKeys
     this.maintenance = st.maintenance
@@ -133,9 +150,68 @@ export class Host {
       }
       this.vms.set(vm.name, vm)
       // a journal left with entries means the process running this host was killed: power cut
-      vm.powerCut()
+      // (not onto a missing image: the VM cannot power on until it is back)
+      if (this.missingImage(vm) === null) vm.powerCut()
       if (v.poweredOn) this.wasPoweredOn.push(v.name)
     }
+  }
+
+  /** Reads and checks state.json, with its paths made absolute. */
+  private readState(): HostState {
+    const file = this.stateFile
+    const root = this.cluster.options.dir
+    const v = readStateFile(file, `host ${this.name}`)
+    const s = new StateShape(file)
+    if (s.str(v.name, 'name') !== this.name) s.fail('name', `"${this.name}" (the host this directory belongs to)`, v.name)
+    const acceptanceLevel = s.oneOf(v.acceptanceLevel, 'acceptanceLevel', ACCEPTANCE_LEVELS)
+    const trustedKeys = s.arr(v.trustedKeys, 'trustedKeys', (x, at) => s.str(x, at))
+    const maintenance = s.bool(v.maintenance, 'maintenance')
+    const filters = s.arr(v.filters, 'filters', (x, at) => {
+      const f = s.obj(x, at)
+      const info = s.obj(f.info, `${at}.info`)
+      for (const k of ['id', 'name', 'vendor', 'version', 'cls', 'entryUrl'] as const) s.str(info[k], `${at}.info.${k}`)
+      s.bool(info.hasDaemon, `${at}.info.hasDaemon`)
+      if (info.builtin !== undefined) s.bool(info.builtin, `${at}.info.builtin`)
+      if (info.policySchema !== undefined) s.obj(info.policySchema, `${at}.info.policySchema`)
+      const status = s.oneOf(f.status, `${at}.status`, FILTER_STATUSES)
+      const meta = s.obj(f.meta, `${at}.meta`)
+      return {
+        info: { ...info, entryUrl: loadedUrl(root, info.entryUrl as string) } as unknown as FilterInfo,
+        status,
+        meta: typeof meta.dir === 'string' ? { ...meta, dir: loadedPath(root, meta.dir) } : meta,
+      }
+    })
+    const vms = s.arr(v.vms, 'vms', (x, at) => {
+      const vm = s.obj(x, at)
+      const name = s.str(vm.name, `${at}.name`)
+      const poweredOn = s.bool(vm.poweredOn, `${at}.poweredOn`)
+      const disks = s.arr(vm.disks, `${at}.disks`, (y, dat) => {
+        const d = s.obj(y, dat)
+        // it names a directory of the datastore
+        const id = s.str(d.id, `${dat}.id`, /^(?!\.\.?$)[^/\\]+$/)
+        const capacity = s.int(d.capacity, `${dat}.capacity`, 1)
+        if (capacity % 512 !== 0) s.fail(`${dat}.capacity`, 'a multiple of 512', capacity)
+        const backing = s.oneOf(d.backing, `${dat}.backing`, ['memory', 'file', 'null'] as const)
+        const policy = s.nullable(d.policy, `${dat}.policy`, (p, pat) => s.str(p, pat))
+        let file: string | null = null
+        if (backing === 'file') {
+          const stored = s.str(d.path, `${dat}.path`)
+          file = loadedPath(root, stored)
+          if (!isInside(path.resolve(root), path.resolve(file))) {
+            // a cluster directory copied before paths were kept relative: its own image, by the datastore's layout
+            if (!path.resolve(file).endsWith(path.sep + path.join('datastore', id, 'disk.img'))) s.fail(`${dat}.path`, `a path inside the cluster directory ${path.resolve(root)}`, stored)
+            file = this.cluster.diskImagePath(id)
+          }
+        } else if (d.path !== null) s.fail(`${dat}.path`, `null for a ${backing} disk`, d.path)
+        return { id, capacity, backing, path: file, policy }
+      })
+      const twice = disks.find((d, i) => disks.findIndex(e => e.id === d.id) !== i)
+      if (twice !== undefined) s.fail(`${at}.disks`, 'disks with distinct ids', twice.id)
+      return { name, poweredOn, disks }
+    })
+    const twice = vms.find((vm, i) => vms.findIndex(w => w.name === vm.name) !== i)
+    if (twice !== undefined) s.fail('vms', 'VMs with distinct names', twice.name)
+    return { name: this.name, acceptanceLevel, trustedKeys, maintenance, filters, vms }
   }
 
   /** Boots the host: pending-reboot installs become active, daemons start, policies resolve. */
@@ -177,6 +253,7 @@ export class Host {
       canPowerOn: vm => {
         if (!this.up) throw new IofError('HostDown', `host ${this.name} is down: cannot power on ${vm}`)
         if (this.maintenance) throw HostInMaintenance({ host: this.name })
+        if (this.vms.has(vm)) this.checkImages(vm)
       },
       changed: () => {
         if (this.up) this.save()
@@ -321,25 +398,66 @@ export class Host {
     if (this.cluster.diskOwner(id) !== undefined) throw DiskExists({ disk: id })
     const backing = o.backing ?? 'memory'
     const file = backing === 'file' ? this.cluster.diskImagePath(id) : null
-    if (file !== null) {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      fs.rmSync(file, { force: true })
-      const fd = fs.openSync(file, 'w')
-      fs.ftruncateSync(fd, o.capacity)
-      fs.closeSync(fd)
-    }
+    // made aside while a transaction is open: in place only when it commits
+    if (file !== null) createSparseFile(file, o.capacity)
     const disk: VmDisk = {
       id, capacity: o.capacity, backing, path: file,
       image: backing === 'memory' ? this.cluster.memoryImage(id, true) : null,
       journal: backing === 'memory' ? this.cluster.memoryJournal(id, true) : null,
       policy: null, rules: [], allowCleartextFilters: false,
     }
-    if (file !== null) fs.rmSync(`${file}.journal`, { force: true })
+    if (file !== null) removePath(`${file}.journal`)
     vm.disks.set(id, disk)
     this.cluster.registerDisk(id, vmName, this.name)
     this.save()
     if (o.policy !== undefined) await this.setPolicy(vmName, id, o.policy)
     return disk
+  }
+
+  /** Deletes a powered-off VM and its disks (images, sidecars); refused while a disk has a storage policy. */
+  deleteVm(name: string): void {
+    const vm = this.vm(name)
+    if (vm.state !== 'off') throw VmPoweredOn({ vm: name, action: 'delete it' })
+    for (const d of vm.disks.values()) if (d.policy !== null) throw DiskHasPolicy({ vm: name, disk: d.id, policy: d.policy })
+    for (const id of [...vm.disks.keys()]) this.dropDisk(vm, id)
+    this.vms.delete(name)
+    this.save()
+  }
+
+  /** Removes a disk of a powered-off VM with its image and sidecars; refused while it has a storage policy. */
+  removeDisk(vmName: string, diskId: string): void {
+    const vm = this.vm(vmName)
+    const d = vm.disks.get(diskId)
+    if (d === undefined) throw DiskNotFound({ disk: diskId })
+    if (vm.state !== 'off') throw VmPoweredOn({ vm: vmName, action: 'remove a disk' })
+    if (d.policy !== null) throw DiskHasPolicy({ vm: vmName, disk: diskId, policy: d.policy })
+    this.dropDisk(vm, diskId)
+    this.save()
+  }
+
+  private dropDisk(vm: Vm, id: string): void {
+    const d = vm.disks.get(id)!
+    vm.disks.delete(id)
+    this.cluster.forgetDisk(id)
+    // the disk's datastore directory: image, drive journal, sidecars
+    const store = path.dirname(this.cluster.diskImagePath(id))
+    removePath(store)
+    if (d.path !== null && !isInside(path.resolve(store), path.resolve(d.path))) {
+      removePath(d.path)
+      removePath(`${d.path}.journal`)
+    }
+  }
+
+  /** The first file-backed disk of the VM whose image is missing (null: none). */
+  missingImage(vm: Vm): VmDisk | null {
+    for (const d of vm.disks.values()) if (d.backing === 'file' && d.path !== null && !exists(d.path)) return d
+    return null
+  }
+
+  /** Refuses a VM whose disk image is missing (DiskImageMissing), instead of it reading zeros. */
+  checkImages(vmName: string): void {
+    const d = this.missingImage(this.vm(vmName))
+    if (d !== null) throw DiskImageMissing({ vm: vmName, disk: d.id, file: d.path! })
   }
 
   /** Resolves a disk's policy against this host's filters (validating it). */

@@ -24,7 +24,6 @@ import type { Cluster } from './cluster.js'
 import { defineError, FilterInUse, IofError, isIofError } from './errors.js'
 import type { AcceptanceLevel, Host, InstalledFilter } from './host.js'
 import type { FilterInfo } from './inspect.js'
-import { readJson, writeJsonAtomic } from './persist.js'
 import {
   defaultPolicyOf, filterId as filterIdOf, isClassOpen, OPEN_CLASSES, openPackage, SUPPORTED_ABI_VERSIONS, verifyPackage,
   type Descriptor, type OpenedPackage, type VerifiedPackage,
@@ -132,6 +131,7 @@ export class Lifecycle {
   readonly options: LifecycleOptions
   private queue: Promise<unknown> = Promise.resolve()
   private busy = false
+  private didRecover = false
 
   private constructor(readonly cluster: Cluster, options: LifecycleOptions, private st: LifecycleState) {
     this.options = options
@@ -140,9 +140,11 @@ export class Lifecycle {
   /**
    * Reads the cluster's lifecycle records and recovers from a process that died mid-operation:
    * hosts it had not finished get `OperationInterrupted` (or nothing, if they were done), a host
-   * it left in maintenance mode leaves it, and half-made files are removed.
+   * it left in maintenance mode leaves it, and half-made files are removed. The hosts need not be
+   * up. An operation in flight of a live process is left alone, unless `how.exclusive` says the
+   * caller holds the cluster's lock (then whatever is in flight is a dead process's).
    */
-  static async open(cluster: Cluster, o: Partial<LifecycleOptions> = {}): Promise<Lifecycle> {
+  static async open(cluster: Cluster, o: Partial<LifecycleOptions> = {}, how: { readonly exclusive?: boolean } = {}): Promise<Lifecycle> {
     const options: LifecycleOptions = Object.freeze({
       downloadTimeoutMs: o.downloadTimeoutMs ?? 60_000,
       maxDownloadBytes: o.maxDownloadBytes ?? 256 * 1024 * 1024,
@@ -151,26 +153,35 @@ export class Lifecycle {
     if (!(options.downloadTimeoutMs > 0)) throw new IofError('BadOption', `downloadTimeoutMs must be positive, got ${options.downloadTimeoutMs}`, {}, { exitCode: 2 })
     if (!(options.maxDownloadBytes > 0)) throw new IofError('BadOption', `maxDownloadBytes must be positive, got ${options.maxDownloadBytes}`, {}, { exitCode: 2 })
     const lc = new Lifecycle(cluster, options, readState(cluster.options.dir))
-    await lc.recover()
+    await lc.recover(how.exclusive === true)
     return lc
   }
 
+  /** Whether opening found something to recover from (an operation in flight, reboots or records to settle). */
+  get recovered(): boolean {
+    return this.didRecover
+  }
+
   /**
-   * Opening a cluster boots every host, which activates filters pending reboot. A session that
-   * only resumes work on a cluster (the CLI, one process per command) is no reboot: call this
-   * before `Cluster.open` to set such filters aside; `Lifecycle.open` puts them back, still
-   * pending, from the records.
+   * Boots the hosts that are down as a session that resumes work on the cluster (the CLI, one
+   * process per command) does: that is no reboot, so filters pending reboot stay pending (booting
+   * would activate them).
    */
-  static prepareResume(dir: string): void {
-    const st = readState(dir)
-    const byHost = new Map<string, Set<string>>()
-    for (const r of st.reboots) if (r.kind === 'install') byHost.set(r.host, (byHost.get(r.host) ?? new Set()).add(r.filterId))
-    for (const [host, ids] of byHost) {
-      const file = path.join(dir, 'hosts', host, 'state.json')
-      const hs = readJson<{ filters: { info: { id: string }; status: string }[] } | null>(file, null)
-      if (hs === null) continue
-      const kept = hs.filters.filter(f => !(ids.has(f.info.id) && f.status === 'PENDING_REBOOT'))
-      if (kept.length !== hs.filters.length) writeJsonAtomic(file, { ...hs, filters: kept })
+  async resume(): Promise<void> {
+    const aside: [Host, InstalledFilter][] = []
+    for (const r of this.st.reboots) {
+      if (r.kind !== 'install') continue
+      const h = this.cluster.hosts.get(r.host)
+      const f = h?.filters.get(r.filterId)
+      if (h === undefined || h.up || f?.status !== 'PENDING_REBOOT') continue
+      h.filters.delete(r.filterId)
+      aside.push([h, f])
+    }
+    try {
+      await this.cluster.boot()
+    } finally {
+      for (const [h, f] of aside) h.filters.set(f.info.id, f)
+      for (const h of new Set(aside.map(([h]) => h))) h.save()
     }
   }
 
@@ -750,9 +761,10 @@ export class Lifecycle {
 
   // ---- recovery ----
 
-  private async recover(): Promise<void> {
+  private async recover(exclusive: boolean): Promise<void> {
     const p = this.st.pending
-    if (p !== null && isAlive(p.pid)) return // another live operation owns the records
+    if (p !== null && !exclusive && isAlive(p.pid)) return // another live operation owns the records
+    const before = JSON.stringify(this.st)
     await this.settleReboots()
     if (p !== null) {
       if (p.current !== null && !p.current.maintenanceBefore) {
@@ -773,6 +785,7 @@ export class Lifecycle {
     }
     await this.cleanHostDirs()
     this.tidy()
+    this.didRecover = p !== null || JSON.stringify(this.st) !== before
     this.commit()
   }
 

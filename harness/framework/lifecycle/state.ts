@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path'
 import type { FilterInfo } from '../inspect.js'
-import { readJson, writeJsonAtomic } from '../persist.js'
+import { exists, loadedPath, loadedUrl, readStateFile, StateShape, storedPath, storedUrl, writeJsonAtomic } from '../persist.js'
 import type { Descriptor } from '../package/index.js'
 import type { HostIssue, LifecycleOperation } from './issues.js'
 
@@ -76,15 +76,82 @@ export interface LifecycleState {
 
 export const STATE_FILE = 'lifecycle.json'
 
-/** Reads the records of the cluster in `dir` (empty when there are none yet). */
+/**
+ * Reads the records of the cluster in `dir` (empty when there are none yet). Records that do not
+ * read are one error naming the file (StateFileInvalid).
+ */
 export function readState(dir: string): LifecycleState {
-  const st = readJson<LifecycleState | null>(path.join(dir, STATE_FILE), null)
-  return st ?? { version: 1, nextRef: 1, filters: [], issues: [], pending: null, reboots: [] }
+  const file = path.join(dir, STATE_FILE)
+  if (!exists(file)) return { version: 1, nextRef: 1, filters: [], issues: [], pending: null, reboots: [] }
+  return parseState(file, readStateFile(file, 'the cluster\'s filter records'), dir)
 }
 
-/** Commits the records atomically. */
+/** Commits the records atomically (paths under the cluster directory relative to it). */
 export function writeState(dir: string, st: LifecycleState): void {
-  writeJsonAtomic(path.join(dir, STATE_FILE), st)
+  const reboots = st.reboots.map(r => ({ ...r, info: { ...r.info, entryUrl: storedUrl(dir, r.info.entryUrl) }, meta: typeof r.meta.dir === 'string' ? { ...r.meta, dir: storedPath(dir, r.meta.dir) } : r.meta }))
+  writeJsonAtomic(path.join(dir, STATE_FILE), { ...st, reboots })
+}
+
+const OPERATIONS = ['install', 'upgrade', 'uninstall'] as const
+
+/** Checks what lifecycle.json holds, field by field, and makes its paths absolute. */
+function parseState(file: string, v: Record<string, unknown>, root: string): LifecycleState {
+  const s = new StateShape(file)
+  if (v.version !== 1) s.fail('version', '1', v.version)
+  s.int(v.nextRef, 'nextRef', 1)
+  const text = (x: unknown, at: string) => s.str(x, at)
+  const maybe = (x: unknown, at: string) => s.nullable(x, at, text)
+  s.arr(v.filters, 'filters', (x, at) => {
+    const f = s.obj(x, at)
+    s.int(f.ref, `${at}.ref`, 1)
+    maybe(f.id, `${at}.id`)
+    text(f.url, `${at}.url`)
+    s.nullable(f.descriptor, `${at}.descriptor`, (d, dat) => s.obj(d, dat))
+    s.oneOf(f.operation, `${at}.operation`, OPERATIONS)
+    maybe(f.from, `${at}.from`)
+    if (f.claimedId !== undefined) maybe(f.claimedId, `${at}.claimedId`)
+    return f
+  })
+  s.arr(v.issues, 'issues', (x, at) => {
+    const i = s.obj(x, at)
+    s.int(i.ref, `${at}.ref`, 1)
+    for (const k of ['issue', 'host', 'message', 'at'] as const) text(i[k], `${at}.${k}`)
+    s.oneOf(i.operation, `${at}.operation`, OPERATIONS)
+    maybe(i.url, `${at}.url`)
+    s.obj(i.details, `${at}.details`)
+    return i
+  })
+  s.nullable(v.pending, 'pending', (x, at) => {
+    const p = s.obj(x, at)
+    s.int(p.pid, `${at}.pid`, 1)
+    s.int(p.ref, `${at}.ref`, 1)
+    s.arr(p.hosts, `${at}.hosts`, (y, hat) => {
+      const h = s.obj(y, hat)
+      text(h.host, `${hat}.host`)
+      s.oneOf(h.operation, `${hat}.operation`, [...OPERATIONS, 'reboot'] as const)
+      maybe(h.url, `${hat}.url`)
+      return h
+    })
+    s.nullable(p.current, `${at}.current`, (y, cat) => {
+      const c = s.obj(y, cat)
+      text(c.host, `${cat}.host`)
+      s.bool(c.maintenanceBefore, `${cat}.maintenanceBefore`)
+      return c
+    })
+    text(p.startedAt, `${at}.startedAt`)
+    return p
+  })
+  const reboots = s.arr(v.reboots, 'reboots', (x, at) => {
+    const r = s.obj(x, at)
+    for (const k of ['host', 'filterId', 'at'] as const) text(r[k], `${at}.${k}`)
+    s.oneOf(r.kind, `${at}.kind`, ['install', 'upgrade'] as const)
+    const info = s.obj(r.info, `${at}.info`)
+    text(info.id, `${at}.info.id`)
+    text(info.entryUrl, `${at}.info.entryUrl`)
+    const meta = s.obj(r.meta, `${at}.meta`)
+    return { ...r, info: { ...info, entryUrl: loadedUrl(root, info.entryUrl as string) }, meta: typeof meta.dir === 'string' ? { ...meta, dir: loadedPath(root, meta.dir) } : meta }
+  })
+  return { ...(v as unknown as LifecycleState), reboots: reboots as unknown as RebootOwed[] }
 }
 
 /** Compares two semantic versions (SemVer 2.0.0 precedence; build metadata ignored). */
