@@ -122,13 +122,19 @@ async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** vm1 on esx1, powered on, with a memory disk `m` and a file-backed disk `f` of 16 MiB. */
+async function vmWithBothDisks(c: Cluster): Promise<Vm> {
+  const h = c.host('esx1')
+  const vm = h.createVm('vm1')
+  await h.addDisk('vm1', { id: 'm', capacity: 16 * MiB })
+  await h.addDisk('vm1', { id: 'f', capacity: 16 * MiB, backing: 'file' })
+  await vm.powerOn()
+  return vm
+}
+
 test('guest data shaped like entry heads of the current epoch is never replayed: a host crash keeps every flushed sector', async () => {
   await withCluster({}, async c => {
-    const h = c.host('esx1')
-    const vm = h.createVm('vm1')
-    await h.addDisk('vm1', { id: 'm', capacity: 16 * MiB })
-    await h.addDisk('vm1', { id: 'f', capacity: 16 * MiB, backing: 'file' })
-    await vm.powerOn()
+    const vm = await vmWithBothDisks(c)
     // the heads name block 100 (sector 800), 8 sectors, with a pre-image of the guest's bytes
     for (const d of ['m', 'f']) await plantHeads(vm, d, () => epochOf(c, d), 8, 800)
     await c.crashHost('esx1')
@@ -172,11 +178,7 @@ test('after kill -9, a torn last entry is ignored and the entries before it are 
 
 test('an entry of an earlier epoch left right after the newest one is not replayed', async () => {
   await withCluster({}, async c => {
-    const h = c.host('esx1')
-    const vm = h.createVm('vm1')
-    await h.addDisk('vm1', { id: 'm', capacity: 16 * MiB })
-    await h.addDisk('vm1', { id: 'f', capacity: 16 * MiB, backing: 'file' })
-    await vm.powerOn()
+    const vm = await vmWithBothDisks(c)
     for (const d of ['m', 'f']) {
       for (const b of [10, 20, 30]) await vm.write(d, b * KiB4, fill(b))
       await vm.flush(d)

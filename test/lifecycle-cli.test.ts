@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { makePackage, serve, testKey, type TestKey } from './lifecycle-fixtures.js'
+import { startCli, type CliRun } from './helpers/cli.js'
 import { scratch, type Scratch } from './package-fixtures.js'
-
-const MAIN = fileURLToPath(new URL('../harness/cli/main.js', import.meta.url))
 
 let s: Scratch
 let key: TestKey
@@ -17,22 +14,11 @@ beforeEach(async () => {
 })
 afterEach(async () => { await s.cleanup() })
 
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
+type Run = CliRun
 
-/** Starts `iofcert <args>` as its own process. */
-function start(args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Run> } {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
-  const done = new Promise<Run>(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
-  return { child, done }
+/** Starts `iofcert <args>` as its own process, in the scratch directory. */
+function start(args: string[]): ReturnType<typeof startCli> {
+  return startCli(args, s.dir)
 }
 
 function iofcert(...args: string[]): Promise<Run> {

@@ -6,39 +6,26 @@
  * corrupt, missing or moved are one line naming the file.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { cpSync, existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { Cluster } from '../harness/framework/cluster.js'
 import { withClusterSession } from '../harness/framework/lifecycle/session.js'
 import { makePackage, testKey } from './lifecycle-fixtures.js'
+import { startCli, type CliRun } from './helpers/cli.js'
 import { scratch, type Scratch } from './package-fixtures.js'
 
-const MAIN = fileURLToPath(new URL('../harness/cli/main.js', import.meta.url))
 const MiB = 1024 * 1024
 
 let s: Scratch
 beforeEach(async () => { s = await scratch() })
 afterEach(async () => { await s.cleanup() })
 
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
+type Run = CliRun
 
-/** Starts `iofcert <args>` as its own process. */
-function start(args: string[], env: Record<string, string> = {}): { child: ReturnType<typeof spawn>; done: Promise<Run> } {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
-  const done = new Promise<Run>(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
-  return { child, done }
+/** Starts `iofcert <args>` as its own process, in the scratch directory. */
+function start(args: string[], env: Record<string, string> = {}): ReturnType<typeof startCli> {
+  return startCli(args, s.dir, env)
 }
 
 function iofcert(...args: string[]): Promise<Run> {

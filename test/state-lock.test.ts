@@ -5,33 +5,21 @@
  * owner (a reused pid) — is taken over, by exactly one of the processes that find it.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { startCli, type CliRun } from './helpers/cli.js'
 import { scratch, type Scratch } from './package-fixtures.js'
-
-const MAIN = fileURLToPath(new URL('../harness/cli/main.js', import.meta.url))
 
 let s: Scratch
 beforeEach(async () => { s = await scratch() })
 afterEach(async () => { await s.cleanup() })
 
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
+type Run = CliRun
 
 function iofcert(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  return new Promise<Run>(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
+  return startCli(args, s.dir).done
 }
 
 function expectExit(r: Run, code: number, what: string): void {
