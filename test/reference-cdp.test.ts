@@ -16,7 +16,7 @@ async function protectedVm(c: Cluster, name: string, o: { disk?: string; capacit
   const vm = h.createVm(name)
   await h.addDisk(name, { id: o.disk ?? `${name}-d`, capacity: o.capacity ?? 16 * MiB, policy, backing: o.backing ?? 'memory' })
   await vm.powerOn()
-  // the first copy of the new disk (zeros: nothing to ship) runs while the guest is idle
+  // the first copy of the new disk (chunks of zeros, sent as zeros) runs while the guest is idle
   await until(() => vm.logs.some(l => l.msg === 'first copy to the site finished'), 10_000, 'the first copy')
   return vm
 }
@@ -77,6 +77,9 @@ interface Replay {
   readonly foreign: Arrival[]
 }
 
+/** A chunk of zeros as the site hashes it: the first copy of a newly protected disk sends its zero chunks so. */
+const ZERO_CHUNK = hashBytes(new Uint8Array(MiB))
+
 /**
  * Replays the site's arrivals for a disk, in order, onto a model of which guest writes the
  * replica holds, and checks write-order fidelity after every arrival: for every write applied,
@@ -134,6 +137,8 @@ function replay(arrivals: readonly Arrival[], writes: readonly GuestWrite[]): Re
     const one = cands?.find(i => !applied[i])
     const found = one !== undefined ? [one] : joined(a)
     if (found === null) {
+      // a chunk of zeros of the first copy of a newly protected disk (its replica need not be empty)
+      if (a.offset % MiB === 0 && a.length === MiB && a.hash === ZERO_CHUNK) continue
       foreign.push(a)
       continue
     }
@@ -276,6 +281,7 @@ test("the site down for one VM's disk does not hold up another VM's replication"
     const a = await protectedVm(c, 'vmA')
     const b = await protectedVm(c, 'vmB')
     const site = c.site('dr')!
+    const before = site.arrivals('vmA-d').length
     site.setFault('vmA-d', { down: true })
     const [, wb] = await Promise.all([
       trackedWrites(a, 'vmA-d', randomPlan(10, 2000, 8 * MiB, 8), 8, 500),
@@ -289,7 +295,7 @@ test("the site down for one VM's disk does not hold up another VM's replication"
     const p99 = percentile(lags, 99)
     t.diagnostic(`vmB replica lag with vmA's site down: p50 ${percentile(lags, 50).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`)
     assert.ok(p99 <= 1000, `vmB's replica lag p99 is ${p99.toFixed(1)} ms`)
-    assert.equal(site.arrivals('vmA-d').length, 0)
+    assert.equal(site.arrivals('vmA-d').length, before)
     site.setFault('vmA-d', null)
     await quiesced(site, a, 'vmA-d', 0, 8 * MiB)
   })
@@ -415,8 +421,8 @@ test('a disk with data gets its first copy when the policy is applied', async ()
     // the first copy runs while the guest leaves the disk alone
     await new Promise(r => setTimeout(r, 3000))
     await quiesced(site, vm, 'd', 0, 64 * MiB, 30_000)
-    // zero chunks of a newly protected disk are not shipped: the replica of it starts empty
-    const shipped = site.arrivals('d').reduce((n, a) => n + a.length, 0)
+    // zero chunks of a newly protected disk go as zeros (no buffer from the VM): the data shipped is the disk's
+    const shipped = site.arrivals('d').filter(a => a.hash !== ZERO_CHUNK).reduce((n, a) => n + a.length, 0)
     assert.ok(shipped <= 12 * MiB, `${shipped} bytes shipped for 2.5 MiB of data`)
   })
 })

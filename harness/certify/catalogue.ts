@@ -42,6 +42,8 @@ export const CATALOGUE: readonly { readonly id: string; readonly title: string }
   { id: 'cache.coherence', title: 'overwrites, unmaps and flushes never let a stale read through' },
   { id: 'cache.bounded', title: 'the VM worker\'s memory growth over the same workload without the filter (heap + external + array buffers, after GC) stays ≤ 1.25 × `cacheMiB` + 4 MiB (16 MiB assumed when the schema has no `cacheMiB`)' },
   { id: 'cache.benefit', title: 'hot-set reads are faster with the filter than without' },
+  { id: 'nemesis.schedules', title: 'seeded schedules of lifecycle transitions taken under I/O — power-off, migration, host restart, host power cut (also right after a close), VM crash, site outage, stun, snapshot, detach/attach — on 2 hosts and 2–3 VMs: after every step each disk holds what its completed writes, flushes and crashes allow, and no read returns data older than the last completed write' },
+  { id: 'nemesis.replica', title: 'the same kind of schedules, judging the replica: every arrival leaves it a prefix of the write order, and once the site is up and the RPO has passed it equals the disk — also after a host power cut that followed a close' },
   { id: 'performance.iops', title: 'at saturation (queue depth 32), each standard workload reaches ≥ 80% of the IOPS of the bundled reference filter of the same class, measured in the same run; the no-filter baseline and the overhead are reported beside it' },
   { id: 'performance.latency', title: 'at the standard paced load (each workload at 2,000 IOPS per VM, 2 VMs), p99 latency ≤ the no-filter p99 + 50 µs + 20%' },
   { id: 'performance.scaling', title: 'aggregate IOPS with 1, 2 and 4 VMs (the curve is reported)' },

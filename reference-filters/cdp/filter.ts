@@ -23,8 +23,9 @@
  * for many regions, as those syncs stall the VM's I/O thread. After an unclean end (host crash,
  * VM crash) the next open copies the marked regions from the disk to the site, chunk by chunk,
  * zeros included, since the site may hold writes the disk lost with its volatile cache. The first
- * copy of a newly protected disk skips chunks of zeros nothing was sent for (its replica starts
- * empty), and runs in the background, at a modest pace, while the guest leaves the disk alone. A
+ * copy of a newly protected disk sends chunks of zeros as zeros (no buffer: the daemon makes them),
+ * since the site may still hold a replica of the disk from an earlier protection, and runs in the
+ * background, at a modest pace, while the guest leaves the disk alone. A
  * chunk copy holds back overlapping writes while it reads, so it is shipped after every write it
  * holds and before every write it does not.
  *
@@ -279,8 +280,6 @@ class CdpInstance implements FilterInstance {
   private readonly copies = new Set<number>()
   /** Chunks of the first copy of a newly protected disk, copied while the disk is quiet. */
   private readonly seeds = new Set<number>()
-  /** Chunks anything was sent for since open (a bit each). */
-  private readonly sent: Uint8Array
   private copying: Promise<void> | null = null
   /** Posts held back, in order, until their regions are marked (see send()). */
   private outbox: Outgoing[] = []
@@ -304,7 +303,6 @@ class CdpInstance implements FilterInstance {
     this.lower = disk.lower
     this.daemon = disk.daemon
     this.capacity = disk.capacity
-    this.sent = new Uint8Array(Math.ceil(disk.capacity / CHUNK / 8))
   }
 
   /** Open: mark the disk dirty, register with the daemon, copy what may differ. */
@@ -437,7 +435,6 @@ class CdpInstance implements FilterInstance {
     if (this.daemon === null) return
     const r0 = this.regionOf(offset)
     const r1 = length > 0 ? this.regionOf(offset + length - 1) : r0 - 1
-    for (let c = Math.floor(offset / CHUNK); c * CHUNK < offset + length; c++) this.sent[c >>> 3]! |= 1 << (c & 7)
     if (this.outbox.length === 0 && this.marked(r0, r1)) {
       this.daemon.post(message, transfer)
       return
@@ -626,11 +623,10 @@ class CdpInstance implements FilterInstance {
         this.disk.log.warn('could not read a chunk to copy to the site; retrying after the next write', { offset: lo, error: errText(e) })
         return false
       }
-      // a chunk of zeros nothing was sent for since open is zeros at the site as well: before an
-      // unclean end nothing was sent for its region (it would be marked and copied whole), and
-      // what was sent before a clean close was the disk's bytes
-      const known = from === this.seeds && (this.sent[chunk >>> 3]! & (1 << (chunk & 7))) === 0 && isZero(data)
-      if (!known) {
+      // a first copy's chunk of zeros goes as zeros: the replica of a newly protected disk need not
+      // be empty (the policy may have been removed and applied again, the disk trimmed meanwhile)
+      if (from === this.seeds && isZero(data)) this.send({ kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, undefined, lo, h.hi - lo)
+      else {
         const buf = data.buffer as ArrayBuffer
         this.sinceRoom += buf.byteLength
         this.send({ kind: 'write', inst: this.id, offset: lo, buf }, [buf], lo, buf.byteLength)

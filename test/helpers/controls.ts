@@ -28,12 +28,14 @@ export function controlModule(name: string): string {
 
 /**
  * Builds a signed package from a compiled module file. The descriptor is taken from the module's
- * own fields unless `descriptor` overrides them (to make a mismatch on purpose).
+ * own fields unless `descriptor` overrides them (to make a mismatch on purpose); the files in
+ * `with` go beside the entry, for a module that imports them.
  */
-export async function packageModule(modulePath: string, o: { descriptor?: Record<string, unknown>; outDir?: string; sign?: boolean } = {}): Promise<string> {
+export async function packageModule(modulePath: string, o: { descriptor?: Record<string, unknown>; outDir?: string; sign?: boolean; with?: readonly string[] } = {}): Promise<string> {
   const mod = ((await import(pathToFileURL(modulePath).href)) as { default: Record<string, unknown> }).default
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-ctl-'))
   fs.copyFileSync(modulePath, path.join(stage, 'filter.js'))
+  for (const f of o.with ?? []) fs.copyFileSync(f, path.join(stage, path.basename(f)))
   const descriptor = {
     descriptorVersion: 1,
     name: mod.name,
