@@ -8,6 +8,7 @@ import type { CertReport, CheckResult } from './document.js'
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
 import { rerunCommand } from './rerun.js'
+import { failingSchedules, stepLine } from './steps.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderConsole. */
@@ -48,6 +49,7 @@ export function renderConsole(doc: CertReport, options: ConsoleOptions): string 
   const teach = (c: CheckResult | undefined) => {
     if (c === undefined || (c.status !== 'failed' && c.status !== 'errored')) return
     if (c.cause !== undefined && c.cause !== '') lines.push(`      likely cause: ${c.cause.replace(/\r?\n/g, '\n        ')}`)
+    for (const v of failingSchedules(c)) lines.push(`      ${v.title}:`, ...v.steps.map(st => `        ${st.failed ? paint(stepLine(st), 'red') : stepLine(st)}`))
     lines.push(`      ${paint('rerun:', 'grey')} ${rerunCommand(doc, c.id, options.package)}`)
   }
   const byId = new Map(doc.checks.map(c => [c.id, c]))

@@ -13,6 +13,7 @@ import { BASE_CSS, CSP_META, esc, fmtDate, fmtDuration, fmtInt, fmtLatency, fmtL
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
 import { rerunCommand } from './rerun.js'
+import { failingSchedules } from './steps.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /** Options of renderHtml. */
@@ -146,9 +147,10 @@ function checkRow(c: CheckResult, doc: CertReport, options: HtmlOptions): string
   const evidence = c.evidence === undefined
     ? ''
     : `<details class="evidence" data-testid="evidence-${esc(c.id)}"${bad ? ' data-bad' : ''}><summary>Evidence</summary>${evidenceTable(c.evidence)}</details>`
+  const schedules = failingSchedules(c).map(v => `<div class="schedule" data-testid="schedule-${esc(c.id)}"><div class="schedule-title">${esc(v.title)}</div><ol>${v.steps.map(st => `<li value="${st.n}"${st.failed ? ' class="failed-step" data-failed-step' : ''}>${esc(st.step)} <span class="muted">+${Math.round(st.startMs)} … +${Math.round(st.endMs)} ms${st.skipped !== undefined ? ` — skipped: ${esc(st.skipped)}` : ''}</span>${st.failed ? ' <strong>← failed here</strong>' : ''}</li>`).join('')}</ol></div>`).join('')
   return `<tr class="check ${c.status}" id="check-${esc(c.id)}" data-check-id="${esc(c.id)}" data-status="${c.status}"${isMarginal(c) ? ' data-marginal="true"' : ''}>
 <td class="c-status"><span class="badge ${c.status}">${STATUS_LABEL[c.status]}</span>${isMarginal(c) ? '<span class="marginal" data-testid="marginal-badge" title="passed, but its interval still straddled the bound when the sampling budget was spent">marginal</span>' : ''}</td>
-<td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${cause}${rerun}${evidence}${bad ? filterLog(c) : ''}</td>
+<td class="c-check"><div class="cid"><code>${esc(c.id)}</code>${req}</div><div class="ctitle">${esc(c.title)}</div>${message}${cause}${schedules}${rerun}${evidence}${bad ? filterLog(c) : ''}</td>
 <td class="num c-time">${c.status === 'skipped' && c.durationMs === 0 ? '—' : esc(fmtDuration(c.durationMs))}</td>
 </tr>`
 }
@@ -504,6 +506,10 @@ tr.check.failed { background: #fff8f7; } tr.check.errored { background: #fdf8ff;
 .msg.skipped { border: 0; padding: 0; margin-top: .1rem; color: var(--warn); font-style: italic; }
 .msg.passed { border-color: var(--line); color: var(--muted); }
 details.evidence { margin-top: .35rem; }
+.schedule { margin-top: .4rem; font-size: .88rem; }
+.schedule-title { font-weight: 600; }
+.schedule ol { margin: .2rem 0 0 1.4rem; padding: 0; }
+.schedule li.failed-step { color: var(--bad); }
 details.evidence summary { cursor: pointer; color: var(--accent); font-size: .88rem; }
 details.evidence table.kv { margin-top: .35rem; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; border-collapse: separate; border-spacing: 0; font-size: .85rem; }
 .kv th, .kv td { border-bottom: 1px solid #e6eaef; padding: .3rem .55rem; }

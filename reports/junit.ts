@@ -10,6 +10,7 @@ import type { BenchmarkSide, CertReport, CheckResult, FilterLogLine } from './do
 import { suiteRank } from './merge.js'
 import { isMarginal } from './noise.js'
 import { rerunCommand } from './rerun.js'
+import { failingSchedules, stepLine } from './steps.js'
 import { countChecks } from './verdict.js'
 
 /** Options of renderJunit. */
@@ -142,6 +143,7 @@ function detailText(c: CheckResult, rerun: string): string {
   if (c.message !== undefined) lines.push(c.message)
   lines.push('')
   if (c.cause !== undefined && c.cause !== '') lines.push(`likely cause: ${c.cause}`)
+  for (const v of failingSchedules(c)) lines.push(`${v.title}:`, ...v.steps.map(st => `  ${stepLine(st)}`), '')
   lines.push(`rerun: ${rerun}`)
   if (c.evidence !== undefined) lines.push('', 'evidence:', JSON.stringify(c.evidence, null, 2))
   return lines.join('\n')

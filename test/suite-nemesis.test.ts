@@ -18,6 +18,7 @@ import { catalogue } from '../harness/certify/runner.js'
 import { prepareSubject, type SubjectData } from '../harness/certify/subject.js'
 import { profileThresholds } from '../reports/profiles.js'
 import type { CertReport } from '../reports/document.js'
+import { failingSchedules } from '../reports/steps.js'
 import { describeStep, generateSchedule, NemesisFailure, nemesisScenario, runShape, shrink, type Schedule } from '../suites/nemesis.js'
 import { DiskModel, INITIAL } from '../suites/nemesis/model.js'
 import { ReplicaJudge } from '../suites/nemesis/replica.js'
@@ -265,6 +266,8 @@ for (const k of CONTROLS) {
         assert.ok(typeof ev.failing?.subSeed === 'number' && Array.isArray(ev.failing.steps) && ev.failing.steps.length > 0, `seed ${seed}: the evidence names the failing schedule's sub-seed and steps`)
         assert.ok(ev.failing.ran!.every(s => typeof s.startMs === 'number' && typeof s.endMs === 'number'), `seed ${seed}: each step with its times`)
         assert.ok(typeof ev.failedAtStep === 'number' && typeof ev.invariant === 'string')
+        const shown = failingSchedules(result)
+        assert.ok(shown.length >= 1 && shown[0]!.steps.filter(s => s.failed).length === 1, `seed ${seed}: the report shows the failing schedule step by step, the failed step marked`)
       }
       t.diagnostic(`10 runs in ${Math.round((performance.now() - t0) / 1000)} s`)
     })
