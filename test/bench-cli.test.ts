@@ -15,8 +15,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import test from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { threadId } from 'node:worker_threads'
-import runJob from '../harness/bench/job-worker.js'
+import { MessageChannel, threadId } from 'node:worker_threads'
+import runJob, { type JobPhaseReply, type JobTaskMessage } from '../harness/bench/job-worker.js'
 import { runBench } from '../harness/bench/run.js'
 import { parseFioJson } from '../harness/bench/fio-json.js'
 import { generatorOptionsFor, type GeneratorResult } from '../harness/bench/generator.js'
@@ -196,8 +196,15 @@ test('the jobs of a phase run side by side on threads of the bench pool, and a s
 
 test('a job the pool thread cannot run comes back as a coded error, not a crash', async () => {
   const [spec] = parseJobText('[x]\nrw=read\nbs=4k\nsize=64k\n', { file: 'x.fio' })
-  const options = [generatorOptionsFor(spec!, { capacity: 1 << 20, runSeed: 1 })]
-  const r = await runJob({ sides: [{ label: 'baseline', install: [], rules: [] }], placement: { device: 'memory', vms: 1, capacity: 1000 }, options })
+  const options = generatorOptionsFor(spec!, { capacity: 1 << 20, runSeed: 1 })
+  const { port1, port2 } = new MessageChannel()
+  const task = runJob({ sides: [{ label: 'baseline', install: [], rules: [] }], device: 'memory', disks: [1000], keep: false, port: port2 })
+  const reply = new Promise<JobPhaseReply>(resolve => port1.once('message', resolve))
+  port1.postMessage({ t: 'phase', runs: [{ vm: 0, options }] } satisfies JobTaskMessage)
+  const r = await reply
+  port1.postMessage({ t: 'done' } satisfies JobTaskMessage)
+  assert.deepEqual(await task, { ok: true, threadId }, 'the task ends when told, its error reported')
+  port1.close()
   assert.equal(r.ok, false)
   if (r.ok) return
   assert.equal(r.name, 'IofError')

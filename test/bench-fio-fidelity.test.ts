@@ -15,7 +15,7 @@ import { BenchErrorCode, JobFileError } from '../harness/bench/errors.js'
 import { formatFioJson, toFioJson, type BenchJobResult, type FioJobEntry } from '../harness/bench/fio-json.js'
 import { IoGenerator, generatorOptionsFor, type GeneratorOptions, type GeneratorResult, type SampleStat } from '../harness/bench/generator.js'
 import { LatencyHistogram } from '../harness/bench/histogram.js'
-import { parseJobText, type JobSpec } from '../harness/bench/jobfile.js'
+import { auxvPageSize, pageSize, parseJobText, type JobSpec } from '../harness/bench/jobfile.js'
 import { loadJobs, runBench } from '../harness/bench/run.js'
 
 const fioProbe = spawnSync('fio', ['--version'], { encoding: 'utf8' })
@@ -282,10 +282,11 @@ test('bandwidth and IOPS are sampled every 500 ms; copies of a job add up, as fi
   assert.ok(rd.bw_dev > 0 || rd.bw_min === rd.bw_max)
   assert.ok(rd.bw_agg > 0 && rd.bw_agg <= 100)
 
-  // two copies: fio sums min, max, mean, S and the samples
+  // two copies with group_reporting: fio sums min, max, mean, S and the samples
   const stat = (min: number, max: number, mean: number, S: number): SampleStat => ({ min, max, samples: 2, mean, S })
   const copy = (s: SampleStat): GeneratorResult => ({ ...r, read: { ...r.read, bwStat: s, iopsStat: s } })
-  const two = toFioJson([{ spec: spec!, device: 'null', chain: [], vms: [copy(stat(10, 30, 20, 200)), copy(stat(100, 300, 200, 20000))] }], { version: 't' }).jobs[0]!.read
+  const grouped = { ...spec!, groupReporting: true }
+  const two = toFioJson([{ spec: grouped, device: 'null', chain: [], vms: [copy(stat(10, 30, 20, 200)), copy(stat(100, 300, 200, 20000))] }], { version: 't' }).jobs[0]!.read
   assert.deepEqual([two.bw_min, two.bw_max, two.bw_mean, two.bw_samples], [110, 330, 220, 4])
   assert.ok(Math.abs(two.bw_dev - Math.sqrt(20200 / 3)) < 1e-9)
 })
@@ -298,10 +299,11 @@ test('usr_cpu and sys_cpu are the process\'s CPU time over the run, % of the run
   assert.ok(Math.abs(e.usr_cpu - (r.usage.userUs / 1000) * 100 / Math.round(r.runtimeMs)) < 1e-9)
   assert.ok(e.usr_cpu > 1, `a synchronous disk keeps the thread busy (usr_cpu ${e.usr_cpu})`)
   assert.ok(e.ctx >= 0 && e.minf >= 0)
-  // fio's formula over copies: Σ CPU time / Σ runtime
+  // fio's formula over the copies of a group_reporting entry: Σ CPU time / Σ runtime
   const fake = (userUs: number, systemUs: number, runtimeMs: number): GeneratorResult => ({ ...r, runtimeMs, usage: { userUs, systemUs, ctx: 7, minorFaults: 3, majorFaults: 0 } })
-  const two = toFioJson([{ spec: spec!, device: 'null', chain: [], vms: [fake(500_000, 100_000, 1000), fake(700_000, 100_000, 1000)] }], { version: 't' }).jobs[0]!
+  const two = toFioJson([{ spec: { ...spec!, groupReporting: true }, device: 'null', chain: [], vms: [fake(500_000, 100_000, 1000), fake(700_000, 100_000, 1000)] }], { version: 't' }).jobs[0]!
   assert.deepEqual([two.usr_cpu, two.sys_cpu, two.ctx, two.minf, two.majf], [60, 10, 7, 3, 0])
+  assert.equal(two.job_runtime, 2000, "fio's job_runtime of a group is the sum over its members")
 })
 
 test('iodepth_level counts I/Os by how many were in flight at their issue; latency buckets under 0.01 % read 0.01, as fio', async () => {
@@ -537,4 +539,100 @@ test('results of older producers (no samples, usage or depths) still render, wit
   const e = toFioJson([old], { version: 't' }).jobs[0]!
   assert.deepEqual([e.read.bw_samples, e.usr_cpu, e.iodepth_level['1']], [0, 0, 0])
   assert.equal(e.read.total_ios, 1)
+})
+
+const ENTRIES_JOB = `[global]
+ioengine=null
+size=1m
+readwrite=randread
+time_based
+runtime=100ms
+
+[a]
+blocksize=4k
+runtime=100ms
+iodepth=2
+timeout=200ms
+norandommap
+description=copies of a, no group_reporting
+rwmixwrite=30
+numjobs=2
+name=renamed
+
+[b]
+stonewall
+bs=8k
+norandommap=1
+numjobs=2
+group_reporting
+
+[c]
+rw=read
+group_reporting
+`
+
+test('"job options" as fio echoes them: fio\'s names, first-set order, last value, no bare flags', () => {
+  const [a, b] = job(ENTRIES_JOB)
+  assert.deepEqual(a!.jobOptions, { bs: '4k', runtime: '200ms', iodepth: '2', description: 'copies of a, no group_reporting', rwmixwrite: '30', numjobs: '2', name: 'renamed' })
+  assert.deepEqual(a!.globalOptions, { ioengine: 'null', size: '1m', rw: 'randread', runtime: '100ms' })
+  assert.deepEqual(b!.jobOptions, { bs: '8k', norandommap: '1', numjobs: '2' })
+  assert.equal(b!.groupReporting, true)
+})
+
+test('numjobs copies are entries of their own (the first named by name=, the others by the section), merged per group with group_reporting', async () => {
+  const specs = job(ENTRIES_JOB)
+  const one = async (spec: JobSpec, clone: number): Promise<GeneratorResult> => drive({ ...generatorOptionsFor(spec, { capacity: 1 << 20, clone }), runtimeMs: 50 })
+  const results: BenchJobResult[] = []
+  for (const spec of specs) results.push({ spec, device: 'null', chain: [], vms: await Promise.all(Array.from({ length: spec.numjobs }, (_, c) => one(spec, c))) })
+  const doc = toFioJson(results, { version: 't' })
+  assert.deepEqual(doc.jobs.map((j) => [j.jobname, j.groupid, j.iofcert.vms]), [['renamed', 0, 1], ['a', 0, 1], ['b', 1, 3]])
+  const [first, second, grouped] = doc.jobs
+  assert.equal(first!.read.total_ios, results[0]!.vms[0]!.read.totalIos, 'a copy is its own entry')
+  assert.equal(second!.read.total_ios, results[0]!.vms[1]!.read.totalIos)
+  assert.equal(grouped!.read.total_ios, [...results[1]!.vms, ...results[2]!.vms].reduce((s, v) => s + v.read.totalIos, 0), 'b\'s copies and c: one group')
+  assert.deepEqual(grouped!['job options'], { rw: 'read' }, "fio: the group's last job's options")
+  assert.equal(first!.desc, 'copies of a, no group_reporting')
+})
+
+test('fio 3.33 reports the same entries, names, groups, job options and global options for the same job file', { skip: fioMissing, timeout: 60_000 }, async () => {
+  const dir = scratch()
+  try {
+    const file = path.join(dir, 'entries.fio')
+    fs.writeFileSync(file, ENTRIES_JOB)
+    const fio = JSON.parse(runFioText(file)) as { 'global options': Json; jobs: Json[] }
+    const { doc } = await runBench({ job: file, device: 'null', version: 'test' })
+    const shape = (d: { 'global options'?: unknown; jobs: Json[] }): unknown => ({
+      global: d['global options'],
+      jobs: d.jobs.map((j) => [j.jobname, j.groupid, j['job options'], j.desc ?? null, (j.read as Json).total_ios !== 0]),
+    })
+    assert.deepEqual(shape(doc as unknown as { jobs: Json[] }), shape(fio))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('$pagesize comes from the kernel\'s AT_PAGESZ, as fio\'s sysconf: 64 KiB pages read 65536', () => {
+  // an auxiliary vector as a 64 KiB-page arm64 (8-byte words) and a 16 KiB-page 32-bit big-endian machine give it
+  const vector = (wide: boolean, le: boolean, pairs: [number, number][]): Buffer => {
+    const step = wide ? 8 : 4
+    const b = Buffer.alloc(pairs.length * 2 * step)
+    pairs.forEach(([t, v], i) => {
+      for (const [at, x] of [[i * 2 * step, t], [(i * 2 + 1) * step, v]] as const) {
+        if (wide) le ? b.writeBigUInt64LE(BigInt(x), at) : b.writeBigUInt64BE(BigInt(x), at)
+        else le ? b.writeUInt32LE(x, at) : b.writeUInt32BE(x, at)
+      }
+    })
+    return b
+  }
+  assert.equal(auxvPageSize(vector(true, true, [[33, 7], [16, 0xbfebfbff], [6, 65536], [17, 100], [0, 0]]), true, true), 65536)
+  assert.equal(auxvPageSize(vector(false, false, [[16, 1], [6, 16384], [0, 0]]), false, false), 16384)
+  assert.equal(auxvPageSize(vector(true, true, [[16, 1], [0, 0], [6, 8192]]), true, true), null, 'the vector ends at type 0')
+})
+
+test('$pagesize is the machine\'s page size (what getconf PAGESIZE says)', () => {
+  const getconf = spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' })
+  const expected = getconf.status === 0 ? Number(getconf.stdout.trim()) : 4096
+  assert.equal(pageSize(), expected)
+  const [j] = job('[j]\nbs=$pagesize\n')
+  assert.deepEqual(j!.bs.read, { kind: 'fixed', bs: expected })
 })

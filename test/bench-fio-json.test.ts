@@ -33,9 +33,9 @@ function fixed(ios: number, runtimeMs: number, latNs: number): GeneratorResult {
   return { status: 'ok', seed: 1, runtimeMs, read: dir(ios), write: dir(0), maxInflight: 1, spuriousCompletions: 0, verify: null }
 }
 
-const JOB = '[global]\nioengine=libaio\ndirect=1\nbs=4k\n[mix]\nrw=randrw\nrwmixread=70\niodepth=8\nsize=16m\nnumjobs=2\n'
+const JOB = '[global]\nioengine=libaio\ndirect=1\nbs=4k\ngroup_reporting\n[mix]\nrw=randrw\nrwmixread=70\niodepth=8\nsize=16m\nnumjobs=2\n'
 
-test('toFioJson writes fio\'s layout, one entry per job with its VMs merged, and an iofcert block', async () => {
+test('toFioJson writes fio\'s layout, with group_reporting one entry per group with its VMs merged, and an iofcert block', async () => {
   const [spec] = parseJobText(JOB, { file: 'mix.fio', env: {} })
   const vms = await runJob(spec!)
   const doc = toFioJson([{ spec: spec!, device: 'memory', chain: ['passthrough'], vms }], { version: '0.1.0', time: new Date(2026, 0, 2, 3, 4, 5) })
@@ -96,7 +96,7 @@ test('our document round-trips through parseFioJson', async () => {
 })
 
 test('the baseline and the overhead are computed from merged histograms', () => {
-  const spec = parseJobText('[j]\nrw=randread\n', { file: 'j.fio', env: {} })[0]!
+  const spec = parseJobText('[j]\nrw=randread\ngroup_reporting\n', { file: 'j.fio', env: {} })[0]!
   const result: BenchJobResult = {
     spec,
     device: 'memory',
@@ -117,7 +117,7 @@ test('the baseline and the overhead are computed from merged histograms', () => 
 })
 
 test('failed copies set fio\'s error and the iofcert status', () => {
-  const spec = parseJobText('[j]\nrw=randwrite\n', { file: 'j.fio', env: {} })[0]!
+  const spec = parseJobText('[j]\nrw=randwrite\ngroup_reporting\n', { file: 'j.fio', env: {} })[0]!
   const failed: GeneratorResult = { ...fixed(1, 1, 1), status: 'io-error', message: 'write of 4096 bytes at offset 0 failed with EIO', error: { op: 'write', offset: 0, length: 4096, error: 'EIO' } }
   const job = toFioJson([{ spec, device: 'memory', chain: [], vms: [fixed(1, 1, 1), failed] }], { version: '0' }).jobs[0]!
   assert.equal(job.error, 5)

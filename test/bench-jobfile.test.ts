@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BenchErrorCode, JobFileError } from '../harness/bench/errors.js'
 import { FIO_ENGINE_OPTIONS, FIO_OPTIONS, lookupEngineOption, lookupOption, optionSupport } from '../harness/bench/fio-options.js'
-import { jobPhases, parseJobFile, parseJobText, type JobSpec } from '../harness/bench/jobfile.js'
+import { jobFileName, jobPhases, parseJobFile, parseJobText, type JobSpec } from '../harness/bench/jobfile.js'
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/fio-examples')
 const example = (name: string): JobSpec[] => parseJobFile(path.join(EXAMPLES, name))
@@ -44,8 +44,10 @@ test('ssd-test.fio gives four stonewalled jobs in four groups and phases', () =>
   assert.deepEqual(jobs.map((j) => j.groupId), [0, 1, 2, 3])
   assert.ok(jobs.every((j) => j.stonewall && j.iodepth === 4 && j.size === 10 * 2 ** 30 && j.runtimeMs === 60_000 && !j.timeBased))
   assert.deepEqual(jobPhases(jobs).map((p) => p.map((j) => j.name)), [['seq-read'], ['rand-read'], ['seq-write'], ['rand-write']])
-  assert.deepEqual(ignoredNames(jobs[0]!), ['ioengine', 'direct', 'directory', 'filename'])
-  assert.deepEqual(jobs[0]!.ignored.map((i) => i.line), [15, 18, 20, 21])
+  assert.deepEqual(ignoredNames(jobs[0]!), ['ioengine', 'direct'])
+  assert.deepEqual(jobs[0]!.ignored.map((i) => i.line), [15, 18])
+  // every phase names one file: the jobs share its disk
+  assert.ok(jobs.every((j) => jobFileName(j, 0) === path.join('/mount-point-of-ssd', 'ssd.test.file')))
 })
 
 test('fio-rand-RW.fio is a 60/40 random mix with numjobs 4, time based for 900 s', () => {
@@ -60,8 +62,9 @@ test('fio-rand-RW.fio is a 60/40 random mix with numjobs 4, time based for 900 s
   assert.equal(job!.size, 10 * 2 ** 30)
   assert.equal(job!.runtimeMs, 900_000)
   assert.equal(job!.timeBased, true)
-  assert.deepEqual(ignoredNames(job!), ['filename', 'direct', 'ioengine'])
+  assert.deepEqual(ignoredNames(job!), ['direct', 'ioengine'])
   assert.deepEqual(job!.jobOptions, { size: '10G', ioengine: 'libaio', iodepth: '16' })
+  assert.deepEqual([0, 3].map((c) => jobFileName(job!, c)), ['fio-rand-RW', 'fio-rand-RW'], 'filename= in [global]: the four copies share one file')
   assert.equal(job!.globalOptions.rwmixwrite, '40')
 })
 
@@ -70,14 +73,15 @@ test('the other examples resolve as fio reads them', () => {
   assert.deepEqual(aio.map((j) => j.iodepth), [4, 32, 8, 16])
   assert.ok(aio.every((j) => j.rw === 'randread' && j.size === 512 * 2 ** 20 && j.groupId === 0 && !j.stonewall))
   assert.deepEqual(aio[0]!.bs.write, { kind: 'fixed', bs: 128 * 1024 })
-  assert.deepEqual(ignoredNames(aio[2]!), ['ioengine', 'buffered', 'directory'])
+  assert.deepEqual(ignoredNames(aio[2]!), ['ioengine', 'buffered'])
+  assert.deepEqual(aio.map((j) => jobFileName(j, 0)), ['/data1/file1.0.0', '/data1/file2.0.0', '/data1/file3.0.0', '/data1/file4.0.0'], "fio's default names: a file of each job's own")
   assert.equal(jobPhases(aio).length, 1, 'jobs without stonewall run side by side')
 
   const [verify] = example('basic-verify.fio')
   assert.equal(verify!.verify, 'crc32c')
   assert.equal(verify!.doVerify, true)
   assert.equal(verify!.size, null, 'no size: the whole disk')
-  assert.deepEqual(ignoredNames(verify!), ['direct', 'ioengine', 'filename'])
+  assert.deepEqual(ignoredNames(verify!), ['direct', 'ioengine'])
 
   const [nul] = example('null.fio')
   assert.equal(nul!.norandommap, true)
@@ -334,7 +338,7 @@ test('${VAR} expands from the environment; an unset one is named when it breaks 
   const [j] = text('[job]\nsize=${SIZE}\nbs=${BS}k\nfilename=${UNSET_DEV}\n', { SIZE: '64m', BS: '16' })
   assert.equal(j!.size, 64 * 2 ** 20)
   assert.deepEqual(j!.bs.read, { kind: 'fixed', bs: 16384 })
-  assert.equal(j!.ignored[0]!.value, '', 'fio expands an unset variable to nothing')
+  assert.equal(j!.files.filename, null, 'fio expands an unset variable to nothing: no file name, so the default one')
   throwsJob(() => text('[job]\nsize=${NOPE}\n'), BenchErrorCode.JobBadValue, /job\.fio:2: size=: empty value \(environment variable NOPE not set\)/)
 })
 

@@ -3,7 +3,7 @@
  * `parseFioJson`) — never from in-memory state, so the table shows what the document says.
  */
 import Table from 'cli-table3'
-import { fmtPct } from '../../reports/html-kit.js'
+import { fmtPct } from '../../reports/index.js'
 import { percentileOf, readDirection, type DirectionSummary, type FioSummary, type JobSummary } from './fio-json.js'
 
 /** Options for `renderBenchTable`. */
@@ -50,7 +50,7 @@ export function renderBenchTable(summary: FioSummary, options: BenchTableOptions
     style: { head: options.color === true ? ['cyan'] : [], border: [] },
   })
   summary.jobs.forEach((job, i) => {
-    const peer = fio === null ? undefined : matchJob(fio.jobs, job, i)
+    const peer = fio === null ? undefined : matchJob(fio.jobs, job, i, summary.jobs.filter((j) => j.name === job.name).length, summary.jobs.slice(0, i).filter((j) => j.name === job.name).length)
     for (const dir of ['read', 'write'] as const) {
       const d = job[dir]
       // a direction the filter's side never got to (its VM crashed) still shows beside its baseline
@@ -77,10 +77,15 @@ export function renderBenchTable(summary: FioSummary, options: BenchTableOptions
   return table.toString()
 }
 
-/** fio lists one entry per job copy; ours one per job. Match by name, else by position. */
-function matchJob(jobs: readonly JobSummary[], job: JobSummary, index: number): JobSummary | undefined {
+/**
+ * The entry of fio's run that matches ours: by name, the k-th of that name when both list as many
+ * (a copy each), else fio's copies added up (ours one entry for several: group_reporting on our
+ * side only); by position when no name matches.
+ */
+function matchJob(jobs: readonly JobSummary[], job: JobSummary, index: number, ourCount: number, ourNth: number): JobSummary | undefined {
   const same = jobs.filter((j) => j.name === job.name)
   if (same.length === 0) return jobs[index]
+  if (same.length === ourCount) return same[ourNth]
   if (same.length === 1) return same[0]
   // Several copies (numjobs): add them up so IOPS compare with our merged entry.
   const sum = (dir: 'read' | 'write'): DirectionSummary => {

@@ -6,7 +6,9 @@
  *   slices of a workload run one after another (`job`, `paced`). The certification checks measure
  *   many slices of every side in a random interleaved order, so that drift and interference from
  *   elsewhere on the machine fall on every side alike, and judge on intervals over the slices.
- * - `runJobOnce` / `measureJob`: a fresh cluster per side and run (`iofcert bench`, `npm run bench`).
+ * - `BenchSide`: a side of `iofcert bench` for jobs that share disks: one VM per file the jobs use,
+ *   kept across the phases the jobs run in (a later job reads what an earlier one wrote).
+ * - `runJobOnce` / `measureJob`: a fresh cluster per side and run (`npm run bench`).
  *
  * The generator runs inside each VM's worker; per-VM latency histograms are merged (never averaged
  * percentiles).
@@ -14,12 +16,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Cluster } from '../framework/cluster.js'
-import { RecoverySite } from '../framework/site.js'
-import { gcFunction } from '../framework/worker-common.js'
-import type { FilterInfo } from '../framework/inspect.js'
-import type { PolicyRule } from '../framework/policy.js'
-import type { DiskBacking } from '../framework/vm.js'
+import { Cluster, gcFunction, RecoverySite, type DiskBacking, type FilterInfo, type PolicyRule } from '../framework/index.js'
 import { crashedResult, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
@@ -154,9 +151,10 @@ function emptyDir(): { ios: number; bytes: number; rate: number; bw: number; his
 
 /**
  * Puts a side on a new cluster: one host, the side's filters and policy, `vms` VMs with a disk
- * each, powered on; `prepare` runs on each disk's image (when it has one) before its VM starts.
+ * each (of `capacities[i]` bytes, else `p.capacity`), powered on; `prepare` runs on each disk's
+ * image (when it has one) before its VM starts.
  */
-async function buildSide(c: Cluster, side: SideSpec, p: Placement, prepare?: (image: string) => void): Promise<{ vm: string; disk: string }[]> {
+async function buildSide(c: Cluster, side: SideSpec, p: Placement, prepare?: (image: string) => void, capacities?: readonly number[]): Promise<{ vm: string; disk: string }[]> {
   const h = await c.addHost('esx1')
   for (const f of side.install) await h.activate(f)
   if (side.rules.length > 0) c.createPolicy({ name: 'bench', rules: side.rules })
@@ -164,7 +162,7 @@ async function buildSide(c: Cluster, side: SideSpec, p: Placement, prepare?: (im
   for (let i = 0; i < p.vms; i++) {
     const vm = `vm${i + 1}`
     h.createVm(vm)
-    const d = await h.addDisk(vm, { id: `${vm}-d0`, capacity: p.capacity, backing: p.device, ...(side.rules.length > 0 ? { policy: 'bench' } : {}) })
+    const d = await h.addDisk(vm, { id: `${vm}-d0`, capacity: capacities?.[i] ?? p.capacity, backing: p.device, ...(side.rules.length > 0 ? { policy: 'bench' } : {}) })
     if (d.path !== null) prepare?.(d.path)
     await h.vm(vm).powerOn()
     disks.push({ vm, disk: `${vm}-d0` })
@@ -301,6 +299,70 @@ export class WarmSide {
     } finally {
       fs.rmSync(this.dir, { recursive: true, force: true })
     }
+  }
+}
+
+/** One copy of a job on a `BenchSide`: the VM of its file, and its generator's options. */
+export interface BenchRun {
+  readonly vm: number
+  readonly options: GeneratorOptions
+}
+
+/**
+ * One side of `iofcert bench` for a group of jobs that share files: a cluster with one host, the
+ * side's filters, and one VM per file the jobs use, with a disk of that file's capacity. The copies
+ * of a phase run at once, each on the VM of its file (copies that share a file run side by side in
+ * that VM's worker, on one disk). The side lives across the group's phases: a later phase's jobs
+ * find the disks, the filter instances and their state as the earlier phase left them.
+ */
+export class BenchSide {
+  /** VMs whose worker died (their filter crashed or hung it): later runs on them are crashed too. */
+  private readonly dead = new Map<number, string>()
+
+  private constructor(
+    private readonly cluster: Cluster,
+    private readonly disks: readonly { readonly vm: string; readonly disk: string }[],
+  ) {}
+
+  /** Builds the side: one VM per entry of `capacities`, its disk that many bytes on `device`. */
+  static async open(side: SideSpec, o: { readonly device: DiskBacking; readonly capacities: readonly number[]; readonly dir?: string }): Promise<BenchSide> {
+    const dir = fs.mkdtempSync(path.join(o.dir ?? os.tmpdir(), 'iofcert-bench-'))
+    // saturation runs take many seconds: the timeout only guards against a filter that hangs.
+    // Bench drives are write-through (cacheBytes 0): no power cut is simulated, so the volatile
+    // cache's journal would only add work that is not the filter's.
+    const c = await Cluster.create({ dir, ioTimeoutMs: 30_000, cacheBytes: 0 })
+    try {
+      const placement: Placement = { device: o.device, vms: o.capacities.length, capacity: Math.max(...o.capacities), dir }
+      return new BenchSide(c, await buildSide(c, side, placement, undefined, o.capacities))
+    } catch (e) {
+      await c.shutdown({ remove: true }).catch(() => undefined)
+      throw e
+    }
+  }
+
+  /**
+   * Runs the copies at once, one result each in order. A VM whose worker dies gives `crashed`
+   * results for its copies (now and in later phases); other VMs' results are kept.
+   */
+  async run(runs: readonly BenchRun[]): Promise<GeneratorResult[]> {
+    await settle()
+    return Promise.all(runs.map(async ({ vm, options }) => {
+      const gone = this.dead.get(vm)
+      if (gone !== undefined) return crashedResult(options.seed ?? 0, `the VM's worker died in an earlier phase: ${gone}`)
+      const { vm: name, disk } = this.disks[vm]!
+      try {
+        return await this.cluster.vm(name).runInWorker<GeneratorResult>(disk, IN_WORKER, { kind: 'job', options } satisfies InWorkerTask)
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== 'WorkerFailed') throw e
+        this.dead.set(vm, (e as Error).message)
+        return crashedResult(options.seed ?? 0, (e as Error).message)
+      }
+    }))
+  }
+
+  /** Shuts the side down and removes its files. */
+  async close(): Promise<void> {
+    await this.cluster.shutdown({ remove: true })
   }
 }
 

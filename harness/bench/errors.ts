@@ -1,7 +1,9 @@
 /**
- * The bench's coded errors. Codes are stable (tests and the CLI key on them); the message is one
- * line a user can act on. Bad input (a job file, generator options) maps to exit code 2 in the CLI.
+ * The bench's catalogue of coded errors (the shape is harness/base/errors.ts). Codes are stable
+ * (tests and the CLI key on them); the message is one line a user can act on. A `BenchError` is
+ * bad input (a job file, generator options, fio's output): exit code 2 in the CLI.
  */
+import { defineError, IofError, kindOfExitCode, reviveError, type ErrorFactory } from '../base/errors.js'
 
 /** Every error code the bench raises. */
 export const BenchErrorCode = {
@@ -32,14 +34,46 @@ export const BenchErrorCode = {
 /** One of the codes of `BenchErrorCode`. */
 export type BenchErrorCodeValue = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
 
-/** A coded bench error; `message` is the one line to show. */
-export class BenchError extends Error {
-  readonly code: BenchErrorCodeValue
-  constructor(code: BenchErrorCodeValue, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+/** A coded bench error, bad input; `message` is the one line to show. */
+export class BenchError extends IofError {
+  declare readonly code: BenchErrorCodeValue
+  constructor(code: BenchErrorCodeValue, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(code, message, options?.details ?? {}, { cause: options?.cause, kind: 'bad-input' })
     this.name = 'BenchError'
-    this.code = code
   }
+}
+
+/** Defines a bench catalogue entry: a factory of BenchErrors of one code. */
+function defineBenchError<A extends Record<string, unknown>>(code: BenchErrorCodeValue, template: (args: A) => string): ErrorFactory<A, BenchError> {
+  const make = (args: A, cause?: unknown) => new BenchError(code, template(args), { cause, details: args })
+  return Object.assign(make, { code, kind: 'bad-input' as const })
+}
+
+/** A document that is not fio JSON output. */
+export const FioJsonInvalid = defineBenchError<{ reason: string }>(BenchErrorCode.FioJson, a => `not fio JSON output: ${a.reason}`)
+/** Generator options (or a job's settings) that cannot run: the message says which and why. */
+export const GeneratorOptionsInvalid = defineBenchError<{ message: string }>(BenchErrorCode.GeneratorOptions, a => a.message)
+/** fio ran and failed (or timed out); `line` is its last words. */
+export const FioRunFailed = defineBenchError<{ how: string; line: string }>(BenchErrorCode.FioFailed, a => `fio failed (${a.how}): ${a.line}`)
+
+// ---- errors of the bench's own machinery (not bad input) ----
+
+/** A bench in a sandboxed subject process that ended without a result (a crash, a timeout, garbage). */
+export const SubjectFailed = defineError<{ reason: string }>('SubjectFailed', a => `the sandboxed bench ${a.reason}`)
+/** A sandboxed bench's fatal error that came without a code of its own. */
+export const BenchFailed = defineError<{ reason: string }>('BenchFailed', a => a.reason, 'harness-fault')
+/** A job's pool thread that failed without a code of its own. */
+export const BenchJobFailed = defineError<{ jobs: string; reason: string }>('BenchJobFailed', a => `job ${a.jobs}: ${a.reason}`, 'harness-fault')
+
+/**
+ * An error of a bench that ran in another thread or process, made whole again from what crossed:
+ * a BenchError stays one; another coded error keeps its code and the kind its exit code says;
+ * one without a code is `fallback`.
+ */
+export function benchErrorFrom(wire: { name?: string; code?: string | null; exitCode?: number | null; message: string }, fallback: IofError, prefix = ''): IofError {
+  if (wire.name === 'BenchError' && wire.code != null) return new BenchError(wire.code as BenchErrorCodeValue, wire.message)
+  if (wire.code == null) return fallback
+  return reviveError({ code: wire.code, message: `${prefix}${wire.message}`, kind: kindOfExitCode(wire.exitCode ?? 3) })
 }
 
 /** A job file problem, located: the message reads `file:line: what is wrong`. */

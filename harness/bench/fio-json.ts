@@ -10,11 +10,12 @@
  * float that is zero reads `0.000000`, never `0`). What each figure means where ours differs from
  * fio's is in README.md ("fio JSON"): latency is measured issue → completion and given as both
  * clat and lat (slat has no samples, as fio's for a synchronous submission); usr_cpu … minf are
- * the whole process's. One entry per job (its VMs merged, as fio's group_reporting), with an
- * "iofcert" block.
+ * the whole process's. One entry per copy of a job (its VM), as fio's jobs[], or per group of
+ * jobs with group_reporting, each with an "iofcert" block. With `plus` (fio's json+), each latency
+ * block with percentiles also carries fio's `bins`.
  */
-import { BenchError, BenchErrorCode } from './errors.js'
-import { LatencyHistogram } from './histogram.js'
+import { FioJsonInvalid } from './errors.js'
+import { LatencyHistogram, fioBins } from './histogram.js'
 import type { DirectionResult, GeneratorResult, SampleStat } from './generator.js'
 import type { IgnoredOption, JobSpec } from './jobfile.js'
 import { FIO_DEFAULT_PERCENTILES } from './jobfile.js'
@@ -23,7 +24,7 @@ import { FIO_DEFAULT_PERCENTILES } from './jobfile.js'
 export interface BenchJobResult {
   /** The job (its name, options, groups, ignored options and percentile list are used). */
   readonly spec: Pick<JobSpec, 'name' | 'groupId' | 'jobOptions' | 'ignored' | 'percentiles'> &
-    Partial<Pick<JobSpec, 'globalOptions' | 'iodepth' | 'description' | 'percentileBlocks'>>
+    Partial<Pick<JobSpec, 'globalOptions' | 'iodepth' | 'description' | 'percentileBlocks' | 'section' | 'groupReporting'>>
   /** The device the job ran on, for example "memory" or "file". */
   readonly device: string
   /** The filter chain, top to bottom (empty: the bare framework path). */
@@ -49,6 +50,8 @@ export interface FioJsonMeta {
    * (default: the longest job's ramp and runtime).
    */
   readonly elapsedMs?: number
+  /** fio's json+ (`--output-format=json+`): latency blocks with percentiles carry fio's `bins`. */
+  readonly plus?: boolean
 }
 
 /** fio's latency statistics block (`lat_ns`, `clat_ns`, `slat_ns`). */
@@ -59,6 +62,8 @@ export interface FioLatencyBlock {
   stddev: number
   N: number
   percentile?: Record<string, number>
+  /** json+ only: fio's latency buckets, each bucket's value in ns → its count (see `fioBins`). */
+  bins?: Record<string, number>
 }
 
 /** fio's per-direction block. */
@@ -206,12 +211,14 @@ function mergeDirection(results: readonly GeneratorResult[], dir: 'read' | 'writ
 
 const pkey = (p: number): string => p.toFixed(6)
 
-function latencyBlock(h: LatencyHistogram, percentiles: readonly number[] | null): FioLatencyBlock {
+/** A latency block; as fio, `bins` (json+) go with the percentiles, where there are samples. */
+function latencyBlock(h: LatencyHistogram, percentiles: readonly number[] | null, plus: boolean): FioLatencyBlock {
   const block: FioLatencyBlock = { min: h.minNs, max: h.maxNs, mean: h.meanNs, stddev: h.stddevNs, N: h.count }
   if (percentiles !== null && h.count > 0) {
     const pct: Record<string, number> = {}
     for (const p of percentiles) pct[pkey(p)] = h.percentile(p)
     block.percentile = pct
+    if (plus) block.bins = fioBins(h.toJSON())
   }
   return block
 }
@@ -232,7 +239,7 @@ const directionMs = (ms: number): number => Math.ceil(ms)
  * One direction. `aggBytesPerS` is the rate of the job's whole group in this direction (fio's
  * group aggregate), for `bw_agg`: the share of it the job's mean bandwidth sample is.
  */
-function directionBlock(m: Merged, percentiles: readonly number[], blocks: PercentileBlocks, aggBytesPerS: number): FioDirectionBlock {
+function directionBlock(m: Merged, percentiles: readonly number[], blocks: PercentileBlocks, aggBytesPerS: number, plus = false): FioDirectionBlock {
   const rt = m.totalIos > 0 ? Math.max(1, directionMs(m.runtimeMs)) : 0
   // as fio: integer bytes/s over whole milliseconds, KiB/s from it, IOPS a float
   const bwBytes = rt > 0 ? Math.floor((m.ioBytes * 1000) / rt) : 0
@@ -254,8 +261,8 @@ function directionBlock(m: Merged, percentiles: readonly number[], blocks: Perce
     drop_ios: 0,
     // slat is not measured (README.md, "fio JSON"): no samples, as fio for a synchronous submission
     slat_ns: { ...EMPTY_LAT },
-    clat_ns: latencyBlock(m.hist, blocks.clat ? percentiles : null),
-    lat_ns: latencyBlock(m.hist, blocks.lat ? percentiles : null),
+    clat_ns: latencyBlock(m.hist, blocks.clat ? percentiles : null, plus),
+    lat_ns: latencyBlock(m.hist, blocks.lat ? percentiles : null, plus),
     bw_min: m.bw.min,
     bw_max: m.bw.max,
     bw_agg: agg,
@@ -374,13 +381,61 @@ function groupAggregates(results: readonly BenchJobResult[], side: (r: BenchJobR
   return out
 }
 
-/** Renders bench results as a fio JSON document with an `iofcert` block per job. */
+/** What one entry of fio's jobs[] reports: one copy of a job, or with group_reporting a group's. */
+interface ReportUnit {
+  /** The first member's job (fio: the entry's name, description and group). */
+  readonly first: BenchJobResult['spec']
+  /** The last member's job (fio: the entry's job options, percentile settings and depth). */
+  last: BenchJobResult['spec']
+  readonly name: string
+  readonly device: string
+  readonly chain: readonly string[]
+  readonly vms: GeneratorResult[]
+  readonly baseline: GeneratorResult[] | undefined
+  readonly ignored: IgnoredOption[]
+}
+
+/**
+ * fio's entries: every copy of a job (numjobs) is an entry of its own, in job order, its copies
+ * right after it (the first named after the job, the others after its section, as fio names its
+ * clones); a job with group_reporting joins the entry before it when that is of the same group,
+ * so a group reads as one entry (fio's __show_run_stats).
+ */
+function reportUnits(results: readonly BenchJobResult[]): ReportUnit[] {
+  const units: ReportUnit[] = []
+  for (const r of results) {
+    r.vms.forEach((vm, i) => {
+      const base = r.baseline === undefined ? undefined : r.baseline[i]
+      const prev = units[units.length - 1]
+      if (r.spec.groupReporting === true && prev !== undefined && prev.first.groupId === r.spec.groupId) {
+        prev.last = r.spec
+        prev.vms.push(vm)
+        if (base !== undefined) prev.baseline?.push(base)
+        for (const o of r.spec.ignored) if (!prev.ignored.includes(o)) prev.ignored.push(o)
+        return
+      }
+      units.push({
+        first: r.spec,
+        last: r.spec,
+        name: i === 0 ? r.spec.name : (r.spec.section ?? r.spec.name),
+        device: r.device,
+        chain: r.chain,
+        vms: [vm],
+        baseline: r.baseline === undefined ? undefined : base === undefined ? [] : [base],
+        ignored: [...r.spec.ignored],
+      })
+    })
+  }
+  return units
+}
+
+/** Renders bench results as a fio JSON document with an `iofcert` block per entry. */
 export function toFioJson(results: readonly BenchJobResult[], meta: FioJsonMeta): FioJsonDocument {
   const time = meta.time ?? new Date()
   const elapsedMs = meta.elapsedMs ?? Math.max(0, ...results.flatMap((r) => r.vms.map((v) => v.runtimeMs)))
   const aggs = groupAggregates(results, (r) => r.vms)
   const baseAggs = groupAggregates(results, (r) => r.baseline)
-  const jobs = results.map((r) => jobEntry(r, Math.ceil(elapsedMs / 1000), aggs.get(r.spec.groupId)!, baseAggs.get(r.spec.groupId)))
+  const jobs = reportUnits(results).map((u) => jobEntry(u, Math.ceil(elapsedMs / 1000), aggs.get(u.first.groupId)!, baseAggs.get(u.first.groupId), meta.plus === true))
   return {
     'fio version': `iofcert-${meta.version}`,
     timestamp: Math.floor(time.getTime() / 1000),
@@ -392,9 +447,10 @@ export function toFioJson(results: readonly BenchJobResult[], meta: FioJsonMeta)
   }
 }
 
-function jobEntry(r: BenchJobResult, elapsedS: number, agg: { read: number; write: number }, baseAgg: { read: number; write: number } | undefined): FioJobEntry {
-  const percentiles = r.spec.percentiles.length > 0 ? r.spec.percentiles : FIO_DEFAULT_PERCENTILES
-  const blocks = r.spec.percentileBlocks ?? FIO_PERCENTILE_BLOCKS
+function jobEntry(r: ReportUnit, elapsedS: number, agg: { read: number; write: number }, baseAgg: { read: number; write: number } | undefined, plus: boolean): FioJobEntry {
+  const spec = r.last
+  const percentiles = spec.percentiles.length > 0 ? spec.percentiles : FIO_DEFAULT_PERCENTILES
+  const blocks = spec.percentileBlocks ?? FIO_PERCENTILE_BLOCKS
   const read = mergeDirection(r.vms, 'read')
   const write = mergeDirection(r.vms, 'write')
   const both = new LatencyHistogram().merge(read.hist).merge(write.hist)
@@ -403,7 +459,8 @@ function jobEntry(r: BenchJobResult, elapsedS: number, agg: { read: number; writ
   if (failed?.status === 'io-error') error = ERRNO[failed.error.error] ?? 5
   else if (failed?.status === 'verify-failed') error = ERRNO.EILSEQ!
   else if (failed?.status === 'crashed') error = ERRNO.EIO!
-  const runtimeMs = Math.max(0, ...r.vms.map((v) => v.runtimeMs))
+  // fio's job_runtime of an entry is the sum over its members
+  const runtimeMs = r.vms.reduce((s, v) => s + wholeMs(v.runtimeMs), 0)
   const block: IofcertJobBlock = {
     device: r.device,
     chain: [...r.chain],
@@ -411,7 +468,7 @@ function jobEntry(r: BenchJobResult, elapsedS: number, agg: { read: number; writ
     status: failed?.status ?? 'ok',
     ...(failed !== undefined ? { message: failed.message } : {}),
     seeds: r.vms.map((v) => v.seed),
-    ignoredOptions: [...r.spec.ignored],
+    ignoredOptions: r.ignored,
   }
   if (r.baseline !== undefined && r.baseline.length > 0) {
     // a side that crashed measured nothing: there is no overhead to give
@@ -432,26 +489,26 @@ function jobEntry(r: BenchJobResult, elapsedS: number, agg: { read: number; writ
     }
   }
   return {
-    jobname: r.spec.name,
-    groupid: r.spec.groupId,
+    jobname: r.name,
+    groupid: r.first.groupId,
     error,
     eta: 0,
     elapsed: elapsedS,
-    'job options': { ...r.spec.jobOptions },
-    read: directionBlock(read, percentiles, blocks, agg.read),
-    write: directionBlock(write, percentiles, blocks, agg.write),
+    'job options': { ...spec.jobOptions },
+    read: directionBlock(read, percentiles, blocks, agg.read, plus),
+    write: directionBlock(write, percentiles, blocks, agg.write, plus),
     trim: directionBlock(EMPTY_DIRECTION, percentiles, blocks, 0),
     sync: { total_ios: 0, lat_ns: { ...EMPTY_LAT } },
-    job_runtime: wholeMs(runtimeMs),
+    job_runtime: runtimeMs,
     ...cpuStats(r.vms),
     ...depthStats(r.vms, read.totalIos + write.totalIos),
     ...latencyDistribution(both),
     // fio writes its latency_target state for every job: the bench refuses a latency target
-    latency_depth: r.spec.iodepth ?? Math.max(1, ...r.vms.map((v) => v.maxInflight)),
+    latency_depth: spec.iodepth ?? Math.max(1, ...r.vms.map((v) => v.maxInflight)),
     latency_target: 0,
     latency_percentile: 100,
     latency_window: 0,
-    ...(r.spec.description ? { desc: r.spec.description } : {}),
+    ...(r.first.description ? { desc: r.first.description } : {}),
     iofcert: block,
   }
 }
@@ -593,15 +650,15 @@ export function percentileOf(lat: LatencySummary, p: number): number | undefined
  */
 export function parseFioJson(text: string): FioSummary {
   const start = text.search(/^\{/m)
-  if (start < 0) throw new BenchError(BenchErrorCode.FioJson, 'not fio JSON output: no JSON object found')
+  if (start < 0) throw FioJsonInvalid({ reason: 'no JSON object found' })
   let doc: unknown
   try {
     doc = JSON.parse(text.slice(start))
   } catch (err) {
-    throw new BenchError(BenchErrorCode.FioJson, `not fio JSON output: ${(err as Error).message}`, { cause: err })
+    throw FioJsonInvalid({ reason: (err as Error).message }, err)
   }
   if (!isObject(doc) || typeof doc['fio version'] !== 'string' || !Array.isArray(doc.jobs)) {
-    throw new BenchError(BenchErrorCode.FioJson, 'not fio JSON output: missing "fio version" or "jobs"')
+    throw FioJsonInvalid({ reason: 'missing "fio version" or "jobs"' })
   }
   const version = doc['fio version']
   return {
@@ -613,7 +670,7 @@ export function parseFioJson(text: string): FioSummary {
 }
 
 function readJob(j: unknown, i: number): JobSummary {
-  if (!isObject(j)) throw new BenchError(BenchErrorCode.FioJson, `not fio JSON output: jobs[${i}] is not an object`)
+  if (!isObject(j)) throw FioJsonInvalid({ reason: `jobs[${i}] is not an object` })
   const out: JobSummary = {
     name: typeof j.jobname === 'string' ? j.jobname : `job${i}`,
     groupId: num(j.groupid),

@@ -52,12 +52,14 @@ const IMPLEMENTED = [
   'time_based', 'ramp_time', 'loops', 'stonewall', 'new_group', 'verify', 'do_verify',
   'norandommap', 'randrepeat', 'allrandrepeat', 'randseed', 'random_distribution', 'kb_base',
   'percentile_list', 'clat_percentiles', 'lat_percentiles', 'slat_percentiles', 'rate', 'rate_iops',
-  'ioengine',
+  'ioengine', 'group_reporting', 'filename', 'directory', 'filename_format', 'write_bw_log',
+  'write_iops_log', 'write_lat_log', 'log_avg_msec', 'per_job_logs', 'log_offset', 'log_prio',
+  'log_max_value', 'bwavgtime', 'iopsavgtime',
 ] as const
 
 const IGNORED: Readonly<Record<keyof typeof IgnoreReason, readonly string[]>> = {
   device: [
-    'filename', 'lockfile', 'directory', 'filename_format', 'unique_filename', 'opendir',
+    'lockfile', 'unique_filename', 'opendir',
     'iodepth_batch', 'iodepth_batch_complete_min', 'iodepth_batch_complete_max', 'iodepth_low',
     'io_submit_mode', 'file_append', 'nrfiles', 'file_service_type', 'openfiles', 'fallocate',
     'fadvise_hint', 'direct', 'atomic', 'buffered', 'overwrite', 'ioscheduler', 'invalidate', 'sync',
@@ -81,11 +83,10 @@ const IGNORED: Readonly<Record<keyof typeof IgnoreReason, readonly string[]>> = 
     'uid', 'gid', 'hugepage-size', 'verify_async',
   ],
   report: [
-    'write_iolog', 'per_job_logs', 'write_bw_log', 'bwavgtime', 'write_lat_log', 'write_iops_log',
-    'iopsavgtime', 'log_entries', 'log_avg_msec', 'log_hist_msec', 'log_hist_coarseness',
-    'write_hist_log', 'log_max_value', 'log_offset', 'log_prio', 'log_compression',
+    'write_iolog', 'log_entries', 'log_hist_msec', 'log_hist_coarseness',
+    'write_hist_log', 'log_compression',
     'log_compression_cpus', 'log_store_compressed', 'log_unix_epoch', 'log_alternate_epoch',
-    'log_alternate_epoch_clock_id', 'block_error_percentiles', 'group_reporting', 'stats',
+    'log_alternate_epoch_clock_id', 'block_error_percentiles', 'stats',
     'significant_figures', 'disk_util',
     'unified_rw_reporting', 'unit_base', 'verify_dump', 'error_dump',
   ],

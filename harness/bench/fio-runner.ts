@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { BenchError, BenchErrorCode } from './errors.js'
+import { FioRunFailed } from './errors.js'
 import { parseFioJson, type FioSummary } from './fio-json.js'
 import { parseJobFile, type BlockSizes, type JobSpec, type ParseOptions } from './jobfile.js'
 
@@ -56,7 +56,7 @@ export async function runFio(jobFile: string, options: RunFioOptions = {}): Prom
   const version = await fioVersion(fio)
   if (version === null) return null
   const engine = options.engine ?? 'null'
-  const dir = fs.mkdtempSync(path.join(engine === 'mmap' ? SHM : os.tmpdir(), 'iofcert-fio-'))
+  const dir = fs.mkdtempSync(path.join(engine === 'mmap' ? shmDir() : os.tmpdir(), 'iofcert-fio-'))
   try {
     const deviceBytes = options.deviceBytes ?? 2 ** 30
     const jobText = engine === 'null' ? toNullEngineJobText(specs, { deviceBytes }) : toFioJobText(specs, { deviceBytes, engine: ['ioengine=mmap', `filename=${path.join(dir, 'image')}`] })
@@ -85,7 +85,11 @@ export async function fioVersion(fio = 'fio'): Promise<string | null> {
 }
 
 /** Where `engine: 'mmap'` puts its file: RAM, so fio measures copies, not a disk. */
-const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
+function shmDir(): string {
+  // looked up when needed, not when the module loads: a process under Node's permission model
+  // (a sandboxed subject importing the bench) may not look at /dev/shm
+  return fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
+}
 
 /** Writes parsed jobs back as a fio job file for the null engine (see the module comment). */
 export function toNullEngineJobText(specs: readonly JobSpec[], options: { readonly deviceBytes: number }): string {
@@ -116,6 +120,7 @@ function toFioJobText(specs: readonly JobSpec[], options: { readonly deviceBytes
     out.push(`randrepeat=${s.randrepeat ? 1 : 0}`)
     if (s.seed !== null) out.push(`randseed=${s.seed}`)
     out.push(`percentile_list=${s.percentiles.join(':')}`)
+    if (s.groupReporting) out.push('group_reporting')
     if (s.stonewall) out.push('stonewall')
     else if (s.index > 0 && s.groupId !== specs[s.index - 1]!.groupId) out.push('new_group')
     out.push('')
@@ -149,7 +154,7 @@ function exec(file: string, args: string[], timeout: number): Promise<{ stdout: 
         return
       }
       const line = `${stderr}\n${stdout}`.split('\n').find((l) => l.trim() !== '') ?? err.message
-      reject(new BenchError(BenchErrorCode.FioFailed, `fio failed (${err.killed ? 'timed out' : `exit ${String(err.code)}`}): ${line.trim()}`, { cause: err }))
+      reject(FioRunFailed({ how: err.killed ? 'timed out' : `exit ${String(err.code)}`, line: line.trim() }, err))
     })
   })
 }

@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks'
 // the real process (in a VM's worker the global is a stub, see framework/sandbox.ts)
 import process from 'node:process'
 import { clearTimeout, setTimeout } from 'node:timers'
-import { BenchError, BenchErrorCode } from './errors.js'
+import { GeneratorOptionsInvalid } from './errors.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { BlockSizes, BsSplitEntry, JobSpec, RwMode, VerifyKind } from './jobfile.js'
 import { FIO_DEFAULT_SEED } from './jobfile.js'
@@ -83,7 +83,49 @@ export interface GeneratorOptions {
    * rate_iops): the n-th I/O of a direction is not issued before n / rate seconds into the run.
    */
   readonly rate?: { readonly read: { readonly bytes: number; readonly ios: number }; readonly write: { readonly bytes: number; readonly ios: number } }
+  /**
+   * How often bandwidth and IOPS are sampled, ms (fio's bwavgtime and iopsavgtime, default 500);
+   * 0: a sample per I/O (fio's, when the job writes a per-I/O bandwidth or IOPS log).
+   */
+  readonly bwIntervalMs?: number
+  readonly iopsIntervalMs?: number
+  /** What to keep for fio's log files (see `GeneratorLogs`); none by default. */
+  readonly log?: GeneratorLogOptions
 }
+
+/** What the generator keeps for a job's fio log files. */
+export interface GeneratorLogOptions {
+  /** Latency entries (write_lat_log), averaged over `latWindowMs` (0: one an I/O). */
+  readonly lat: boolean
+  readonly latWindowMs: number
+  /** A window's largest latency instead of its mean (log_max_value). */
+  readonly maxValue: boolean
+  /** Each bandwidth and IOPS sample (write_bw_log, write_iops_log). */
+  readonly bw: boolean
+  readonly iops: boolean
+}
+
+/**
+ * What a job logged, relative to the start of its statistics (the end of the ramp). Times are
+ * whole milliseconds, as fio's; a direction is 0 (read) or 1 (write).
+ */
+export interface GeneratorLogs {
+  /**
+   * One record per I/O when some log has an entry per I/O: time (ms), latency (ns), direction,
+   * bytes and offset, five numbers each; at most `MAX_LOGGED_IOS` records.
+   */
+  readonly ios: Float64Array | null
+  /** I/Os past `MAX_LOGGED_IOS` that have no record. */
+  readonly dropped: number
+  /** Windowed latency entries: time, ns, direction (three numbers each). */
+  readonly lat: readonly number[]
+  /** Bandwidth samples (KiB/s) and IOPS samples: time, value, direction. */
+  readonly bw: readonly number[]
+  readonly iops: readonly number[]
+}
+
+/** Most I/Os whose per-I/O log records a job copy keeps (40 bytes each). */
+export const MAX_LOGGED_IOS = 2 ** 22
 
 /**
  * Per-interval samples of a rate, summarised as fio keeps them (its `io_stat`): every
@@ -169,6 +211,8 @@ interface ResultBase {
   readonly depthLevels?: readonly number[]
   /** What the process used over the same span as `runtimeMs`. */
   readonly usage?: ResourceUse
+  /** What the job logged for its fio log files, when it writes any. */
+  readonly logs?: GeneratorLogs
 }
 
 /** The outcome of one generator run; failures are recorded here, not thrown. */
@@ -201,7 +245,7 @@ const MAX_FAILURES_KEPT = 16
 const SIZE_TABLE = 1000
 /** Bytes of I/O buffers a job keeps for reuse (at least one per slot of its largest size). */
 const VIEW_BUDGET = 64 * 2 ** 20
-/** How often bandwidth and IOPS are sampled (fio's bwavgtime and iopsavgtime defaults), ms. */
+/** How often bandwidth and IOPS are sampled by default (fio's bwavgtime and iopsavgtime defaults), ms. */
 export const SAMPLE_INTERVAL_MS = 500
 /** A sample is taken this early rather than waiting a whole further interval (fio's LOG_MSEC_SLACK). */
 const SAMPLE_SLACK_MS = 1
@@ -336,12 +380,31 @@ export class IoGenerator {
   /** The depth bucket each slot's I/O was issued at. */
   private readonly slotDepth: Uint8Array
   private readonly depthLevels = new Float64Array(DEPTH_LEVELS)
-  /** The start of the sample interval under way, and when the next sample is due. */
-  private sampleFrom = 0
+  /** Bandwidth and IOPS sample intervals (ms; 0: a sample per I/O). */
+  private readonly bwMs: number
+  private readonly iopsMs: number
+  /** The start of each sample interval under way (bandwidth, IOPS), and when the next sample of either is due. */
+  private bwFrom = 0
+  private iopsFrom = 0
   private nextSample = Infinity
   /** Bytes and I/Os (read, write) at the last sample. */
   private readonly sampledBytes = new Float64Array(2)
   private readonly sampledIos = new Float64Array(2)
+  // fio log files
+  /** Some statistic or log needs every I/O's completion (per-I/O samples or log entries). */
+  private readonly perIo: boolean
+  private readonly logOpts: GeneratorLogOptions | null
+  private logIos: Float64Array | null = null
+  private logCount = 0
+  private logDropped = 0
+  private logLat: number[] = []
+  private logBw: number[] = []
+  private logIops: number[] = []
+  /** Latency windows per direction: I/Os, sum, max (ns) and where the window started (ms). */
+  private readonly winN = new Float64Array(2)
+  private readonly winSum = new Float64Array(2)
+  private readonly winMax = new Float64Array(2)
+  private readonly winLast = new Float64Array(2)
   /** min, max, samples, mean, S of bandwidth (read, write), then of IOPS (read, write). */
   private readonly rateStats = new Float64Array(4 * 5)
   private usageFrom: NodeJS.ResourceUsage | null = null
@@ -391,7 +454,7 @@ export class IoGenerator {
     this.yieldEveryMs = yieldEveryMs
     const o = options
     const bad = (msg: string): never => {
-      throw new BenchError(BenchErrorCode.GeneratorOptions, `generator options: ${msg}`)
+      throw GeneratorOptionsInvalid({ message: `generator options: ${msg}` })
     }
     const intOpt = (name: string, v: number, min: number): number => {
       if (!Number.isSafeInteger(v) || v < min) bad(`${name} = ${v}: must be a whole number ≥ ${min}`)
@@ -520,6 +583,13 @@ export class IoGenerator {
       paced ||= r.bytes > 0 || r.ios > 0
     }
     this.paced = paced
+    const interval = (name: string, v: number | undefined): number => (v === undefined ? SAMPLE_INTERVAL_MS : intOpt(name, v, 0))
+    this.bwMs = interval('bwIntervalMs', o.bwIntervalMs)
+    this.iopsMs = interval('iopsIntervalMs', o.iopsIntervalMs)
+    const log = o.log ?? null
+    if (log !== null && log.lat) intOpt('log.latWindowMs', log.latWindowMs, 0)
+    this.logOpts = log !== null && (log.lat || log.bw || log.iops) ? log : null
+    this.perIo = this.bwMs === 0 || this.iopsMs === 0 || (this.logOpts?.lat ?? false)
 
     // slots and buffers: filled once with pseudo-random bytes (incompressible, like fio's); each
     // I/O buffer starts as a copy of its slot's bytes
@@ -576,7 +646,7 @@ export class IoGenerator {
 
   /** Runs the job; resolves with the result once the last I/O has completed. Call once. */
   run(): Promise<GeneratorResult> {
-    if (this.started) return Promise.reject(new BenchError(BenchErrorCode.GeneratorOptions, 'IoGenerator.run() called twice'))
+    if (this.started) return Promise.reject(GeneratorOptionsInvalid({ message: 'IoGenerator.run() called twice' }))
     this.started = true
     return new Promise<GeneratorResult>((resolve, reject) => {
       this.resolve = resolve
@@ -641,6 +711,7 @@ export class IoGenerator {
         this.lastWrite = t
       }
       this.depthLevels[this.slotDepth[tag]!]!++
+      if (this.perIo) this.onIo(tag, op, t, t0, len)
     } else {
       this.onError(tag, op, len, error)
     }
@@ -880,8 +951,16 @@ export class IoGenerator {
     this.sampledBytes.fill(0)
     this.sampledIos.fill(0)
     this.rateStats.fill(0)
-    this.sampleFrom = from
-    this.nextSample = from + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
+    this.bwFrom = this.iopsFrom = from
+    this.nextSample = this.nextDue()
+    this.logCount = this.logDropped = 0
+    this.logLat = []
+    this.logBw = []
+    this.logIops = []
+    this.winN.fill(0)
+    this.winSum.fill(0)
+    this.winMax.fill(0)
+    this.winLast.fill(0)
     this.usageFrom = process.resourceUsage()
   }
 
@@ -890,29 +969,114 @@ export class IoGenerator {
     this.resetStats(this.rampEnd)
   }
 
+  /** When the next interval sample (bandwidth or IOPS) is due; Infinity when both are per I/O. */
+  private nextDue(): number {
+    const bw = this.bwMs > 0 ? this.bwFrom + this.bwMs - SAMPLE_SLACK_MS : Infinity
+    const iops = this.iopsMs > 0 ? this.iopsFrom + this.iopsMs - SAMPLE_SLACK_MS : Infinity
+    return Math.min(bw, iops)
+  }
+
   /**
-   * Adds the rates of the interval that just ended, as fio's __add_samples: whole milliseconds
+   * Adds the rates of the intervals that just ended, as fio's __add_samples: whole milliseconds
    * spent, integer rates (KiB/s and I/Os a second), no sample for a direction without I/O in the
-   * interval; the next interval starts one interval after this one started.
+   * interval; the next interval starts one interval after this one started. Bandwidth and IOPS
+   * keep intervals of their own (bwavgtime, iopsavgtime).
    */
   private sample(t: number): void {
-    const spent = Math.floor(t - this.sampleFrom)
-    if (spent < SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS) {
-      this.nextSample = this.sampleFrom + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
-      return
+    const at = Math.floor(t - this.statsEpoch)
+    if (this.bwMs > 0) {
+      const spent = Math.floor(t - this.bwFrom)
+      if (spent >= this.bwMs - SAMPLE_SLACK_MS) {
+        for (let d = 0; d < 2; d++) {
+          const bytes = d === READ ? this.bytesRead : this.bytesWritten
+          const delta = bytes - this.sampledBytes[d]!
+          if (delta === 0) continue
+          const v = Math.floor(Math.floor((delta * 1000) / spent) / 1024)
+          this.addSample(d, v)
+          if (this.logOpts?.bw === true) this.logBw.push(at, v, d)
+          this.sampledBytes[d] = bytes
+        }
+        this.bwFrom += this.bwMs
+      }
     }
-    const bytes = [this.bytesRead, this.bytesWritten]
-    const ios = [this.iosRead, this.iosWritten]
-    for (let d = 0; d < 2; d++) {
-      const deltaBytes = bytes[d]! - this.sampledBytes[d]!
-      if (deltaBytes === 0) continue
-      this.addSample(d, Math.floor(Math.floor((deltaBytes * 1000) / spent) / 1024))
-      this.addSample(2 + d, Math.floor(((ios[d]! - this.sampledIos[d]!) * 1000) / spent))
-      this.sampledBytes[d] = bytes[d]!
-      this.sampledIos[d] = ios[d]!
+    if (this.iopsMs > 0) {
+      const spent = Math.floor(t - this.iopsFrom)
+      if (spent >= this.iopsMs - SAMPLE_SLACK_MS) {
+        for (let d = 0; d < 2; d++) {
+          const ios = d === READ ? this.iosRead : this.iosWritten
+          const delta = ios - this.sampledIos[d]!
+          if (delta === 0) continue
+          const v = Math.floor((delta * 1000) / spent)
+          this.addSample(2 + d, v)
+          if (this.logOpts?.iops === true) this.logIops.push(at, v, d)
+          this.sampledIos[d] = ios
+        }
+        this.iopsFrom += this.iopsMs
+      }
     }
-    this.sampleFrom += SAMPLE_INTERVAL_MS
-    this.nextSample = this.sampleFrom + SAMPLE_INTERVAL_MS - SAMPLE_SLACK_MS
+    this.nextSample = this.nextDue()
+  }
+
+  /**
+   * What a completed I/O adds when some statistic or log needs every I/O: per-I/O bandwidth and
+   * IOPS samples (fio's, with a per-I/O log: bytes × 10^6 / latency in ns, and 1), its record in
+   * the per-I/O log, or its latency in the window under way (fio's add_log_sample: a window of a
+   * direction closes at the first of its I/Os at least `latWindowMs` after it opened).
+   */
+  private onIo(tag: number, op: number, t: number, t0: number, len: number): void {
+    const ns = Math.round((t - t0) * 1e6)
+    if (this.bwMs === 0) this.addSample(op, ns > 0 ? Math.floor((len * 1e6) / ns) : 0)
+    if (this.iopsMs === 0) this.addSample(2 + op, 1)
+    const log = this.logOpts
+    if (log === null) return
+    const at = Math.floor(t - this.statsEpoch)
+    if ((log.lat && log.latWindowMs === 0) || (log.bw && this.bwMs === 0) || (log.iops && this.iopsMs === 0)) {
+      if (this.logCount >= MAX_LOGGED_IOS) this.logDropped++
+      else {
+        let rec = this.logIos
+        if (rec === null || rec.length < (this.logCount + 1) * 5) {
+          const grown = new Float64Array(Math.min(MAX_LOGGED_IOS, Math.max(4096, this.logCount * 2)) * 5)
+          if (rec !== null) grown.set(rec.subarray(0, this.logCount * 5))
+          rec = this.logIos = grown
+        }
+        const i = this.logCount++ * 5
+        rec[i] = at
+        rec[i + 1] = ns
+        rec[i + 2] = op
+        rec[i + 3] = len
+        rec[i + 4] = this.slotOff[tag]!
+      }
+    }
+    if (log.lat && log.latWindowMs > 0) {
+      this.winN[op]!++
+      this.winSum[op]! += ns
+      if (ns > this.winMax[op]!) this.winMax[op] = ns
+      if (at >= this.winLast[op]! && at - this.winLast[op]! >= log.latWindowMs) {
+        this.closeWindow(op, at)
+        this.winLast[op] = at - (at % log.latWindowMs)
+      }
+    }
+  }
+
+  /** Writes direction `d`'s latency window as an entry at `at` (ms), when it had I/O, and empties it. */
+  private closeWindow(d: number, at: number): void {
+    const n = this.winN[d]!
+    if (n > 0) this.logLat.push(at, this.logOpts!.maxValue ? this.winMax[d]! : Math.floor(this.winSum[d]! / n + 0.5), d)
+    this.winN[d] = this.winSum[d] = this.winMax[d] = 0
+  }
+
+  /** The job's logs at its end: the windows under way are closed there, as fio's finalize_logs. */
+  private logsResult(end: number): GeneratorLogs | undefined {
+    const log = this.logOpts
+    if (log === null) return undefined
+    if (log.lat && log.latWindowMs > 0) for (let d = 0; d < 2; d++) this.closeWindow(d, Math.floor(end - this.statsEpoch))
+    return {
+      ios: this.logIos === null ? null : this.logIos.slice(0, this.logCount * 5),
+      dropped: this.logDropped,
+      lat: this.logLat,
+      bw: this.logBw,
+      iops: this.logIops,
+    }
   }
 
   /** fio's add_stat_sample on rateStats[5·i …]: min, max, samples, running mean and S. */
@@ -997,6 +1161,7 @@ export class IoGenerator {
             },
           }),
       spuriousCompletions: this.spurious,
+      ...(this.logOpts === null ? {} : { logs: this.logsResult(end) }),
       verify:
         this.verifyKind === null
           ? null
@@ -1140,5 +1305,24 @@ export function generatorOptionsFor(spec: JobSpec, placement: JobPlacement): Gen
       ? { rate: { read: { bytes: spec.rate.read, ios: spec.rateIops.read }, write: { bytes: spec.rate.write, ios: spec.rateIops.write } } }
       : {}),
     ...(seed === undefined ? { randrepeat: false } : { seed: clone === 0 ? seed : deriveSeed(seed, clone) }),
+    ...sampling(spec),
+  }
+}
+
+/**
+ * fio's sample intervals and logs for a job: bandwidth is sampled every bwavgtime ms (500), or
+ * with a bandwidth log and no bwavgtime of its own every log_avg_msec (0: every I/O, as fio then
+ * also fills bw_min … bw_samples from every I/O); IOPS likewise. Latency logs average over
+ * log_avg_msec (0: an entry per I/O).
+ */
+function sampling(spec: JobSpec): Pick<GeneratorOptions, 'bwIntervalMs' | 'iopsIntervalMs' | 'log'> {
+  const l = spec.logs
+  const bwIntervalMs = spec.bwAvgMs ?? (l.bw !== null ? l.avgMs : SAMPLE_INTERVAL_MS)
+  const iopsIntervalMs = spec.iopsAvgMs ?? (l.iops !== null ? l.avgMs : SAMPLE_INTERVAL_MS)
+  const any = l.bw !== null || l.iops !== null || l.lat !== null
+  return {
+    bwIntervalMs,
+    iopsIntervalMs,
+    ...(any ? { log: { lat: l.lat !== null, latWindowMs: l.avgMs, maxValue: l.maxValue, bw: l.bw !== null, iops: l.iops !== null } } : {}),
   }
 }

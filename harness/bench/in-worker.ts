@@ -6,7 +6,7 @@
  * load (a fixed rate of I/Os whatever the latency, for latency percentiles at a given load).
  */
 import { performance } from 'node:perf_hooks'
-import type { WorkerDiskHandle } from '../framework/vm-worker.js'
+import type { WorkerDiskHandle } from '../framework/index.js'
 import { IoGenerator, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import { Xoshiro128 } from './prng.js'

@@ -66,6 +66,34 @@ export interface IgnoredOption {
   readonly line: number
 }
 
+/** The log files a job writes (fio's write_bw_log, write_iops_log, write_lat_log and their options). */
+export interface JobLogs {
+  /** write_bw_log's file name prefix ('' for the job's name: a bare write_bw_log), null for none. */
+  readonly bw: string | null
+  readonly iops: string | null
+  /** write_lat_log: the `_lat`, `_clat` and `_slat` logs. */
+  readonly lat: string | null
+  /** log_avg_msec: entries averaged over this many ms; 0, an entry per I/O. */
+  readonly avgMs: number
+  /** per_job_logs: the job's number in each file name (`foo_bw.1.log`); off, all copies append to one file. */
+  readonly perJob: boolean
+  /** log_offset: each entry carries its I/O's offset. */
+  readonly offset: boolean
+  /** log_prio: the priority column in fio's hexadecimal form. */
+  readonly prio: boolean
+  /** log_max_value: a window's largest latency instead of its mean. */
+  readonly maxValue: boolean
+}
+
+/** The file a job does its I/O on (fio's filename, directory and filename_format). */
+export interface JobFiles {
+  /** filename=, as written (several, `a:b`, are one name to the bench); null: fio's default name. */
+  readonly filename: string | null
+  readonly directory: string | null
+  /** filename_format= (default `$jobname.$jobnum.$filenum`). */
+  readonly format: string | null
+}
+
 /** One job of a job file, every option resolved (defaults are fio's). */
 export interface JobSpec {
   /** fio's jobname: the section's own `name=` if it has one, else the section name. */
@@ -124,11 +152,23 @@ export interface JobSpec {
   /** Most I/Os a second each direction issues (fio's rate_iops; 0: no limit). */
   readonly rateIops: { readonly read: number; readonly write: number }
   readonly kbBase: KbBase
+  /** fio's group_reporting: the job's copies (and the jobs of its group) are one entry of the report. */
+  readonly groupReporting: boolean
+  /** Which file the job's copies use: jobs naming the same file share one disk (see `jobFileName`). */
+  readonly files: JobFiles
+  readonly logs: JobLogs
+  /** bwavgtime and iopsavgtime (ms) when the file sets them, else null (fio's 500, or the log's window). */
+  readonly bwAvgMs: number | null
+  readonly iopsAvgMs: number | null
   /** The job's ioengine as written (ignored: only selects which engine options are valid). */
   readonly ioengine: string
-  /** The job section's options as written, for fio JSON's "job options". */
+  /**
+   * The job section's options for fio JSON's "job options", as fio echoes them: by fio's name
+   * (`blocksize` is `bs`), in the order first set, each with its last value, options without a
+   * value (bare flags) left out.
+   */
   readonly jobOptions: Readonly<Record<string, string>>
-  /** [global] options in effect for this job and command-line overrides, for "global options". */
+  /** [global] options in effect for this job and command-line overrides, for "global options" (as `jobOptions`). */
   readonly globalOptions: Readonly<Record<string, string>>
   readonly ignored: readonly IgnoredOption[]
 }
@@ -219,6 +259,22 @@ export function jobPhases(jobs: readonly JobSpec[]): JobSpec[][] {
     else phases[phases.length - 1]!.push(j)
   }
   return phases
+}
+
+/**
+ * The file copy `clone` of a job does its I/O on, named as fio names it: `filename=` when given
+ * (then every copy, and every job naming it, shares it), else fio's default
+ * `<section>.<copy>.0` (`filename_format`, with its `$jobname`, `$jobnum` and `$filenum`), under
+ * `directory=` when given. The bench gives each distinct name one disk per side of a run.
+ */
+export function jobFileName(spec: Pick<JobSpec, 'section' | 'files'>, clone: number): string {
+  const f = spec.files
+  let name = f.filename ?? (f.format ?? '$jobname.$jobnum.$filenum')
+    .replace(/\$jobname/gi, () => spec.section)
+    .replace(/\$jobnum/gi, () => String(clone))
+    .replace(/\$filenum/gi, () => '0')
+  if (f.directory !== null && !path.isAbsolute(name)) name = path.join(f.directory, name)
+  return path.normalize(name)
 }
 
 // ---- reading lines ----
@@ -356,11 +412,14 @@ function makeEntry(word: string, value: string | null, file: string, line: numbe
     throw new JobFileError(BenchErrorCode.JobUnknownOption, file, line, `"${word}" is not a fio option (${FIO_OPTIONS_SOURCE})${hint === undefined ? '' : `; did you mean "${hint}"?`}`)
   }
   const info = main?.info ?? engine!
-  if (value === null && info.type !== 'flag') {
+  if (value === null && info.type !== 'flag' && !(main !== undefined && BARE_LOG_OPTIONS.has(main.canonical))) {
     throw new JobFileError(BenchErrorCode.JobMissingValue, file, line, `option ${word} needs a value (${word}=…)`)
   }
   return { word, canonical: main?.canonical ?? engine!.name, value, file, line, info, engines: engine?.engines ?? null, unset }
 }
+
+/** Log options fio takes bare (`write_bw_log` alone: the log is named after the job). */
+const BARE_LOG_OPTIONS: ReadonlySet<string> = new Set(['write_bw_log', 'write_iops_log', 'write_lat_log'])
 
 /** Cuts a line at the first `;` or `#`, as fio does (fio has no quoting). */
 function stripComment(line: string): string {
@@ -372,9 +431,51 @@ function stripComment(line: string): string {
   return line.slice(0, end)
 }
 
+/**
+ * The page size (fio's sysconf(_SC_PAGESIZE)): from the auxiliary vector the kernel gave this
+ * process (AT_PAGESZ in /proc/self/auxv, what sysconf reads), else 4096.
+ */
+export function pageSize(): number {
+  pageSizeCache ??= readPageSize()
+  return pageSizeCache
+}
+
+let pageSizeCache: number | undefined
+
+function readPageSize(): number {
+  try {
+    // the vector is pairs of native words: 4 bytes on 32-bit machines, 8 elsewhere
+    const wide = !['arm', 'ia32', 'mips', 'mipsel', 'ppc'].includes(process.arch)
+    return auxvPageSize(fs.readFileSync('/proc/self/auxv'), wide, os.endianness() === 'LE') ?? 4096
+  } catch {
+    // not Linux, or no /proc (or not allowed to read it): the common page size
+    return 4096
+  }
+}
+
+/**
+ * The page size an auxiliary vector gives (its AT_PAGESZ entry), or null when it has none: pairs
+ * of words (type, value) of 8 bytes (`wide`) or 4, in the machine's byte order, ending at type 0.
+ */
+export function auxvPageSize(auxv: Buffer, wide: boolean, le: boolean): number | null {
+  const AT_PAGESZ = 6
+  const step = wide ? 8 : 4
+  const word = (at: number): number =>
+    wide ? Number(le ? auxv.readBigUInt64LE(at) : auxv.readBigUInt64BE(at)) : le ? auxv.readUInt32LE(at) : auxv.readUInt32BE(at)
+  for (let at = 0; at + 2 * step <= auxv.length; at += 2 * step) {
+    const type = word(at)
+    if (type === 0) break
+    if (type === AT_PAGESZ) {
+      const v = word(at + step)
+      return v >= 512 && (v & (v - 1)) === 0 ? v : null
+    }
+  }
+  return null
+}
+
 /** fio's reserved keywords and their values on this machine (`$mb_memory` in MiB, as fio's). */
 const KEYWORDS: readonly [RegExp, () => number][] = [
-  [/\$pagesize\b/g, () => 4096],
+  [/\$pagesize\b/g, pageSize],
   [/\$mb_memory\b/g, () => Math.floor(os.totalmem() / 2 ** 20)],
   // fio's $ncpus is the online CPUs (sysconf), not this process's affinity
   [/\$ncpus\b/g, () => os.cpus().length || os.availableParallelism()],
@@ -507,6 +608,11 @@ interface Draft {
   rateIops: { read: number; write: number }
   stonewall: boolean
   newGroup: boolean
+  groupReporting: boolean
+  files: { filename: string | null; directory: string | null; format: string | null }
+  logs: { bw: string | null; iops: string | null; lat: string | null; avgMs: number; perJob: boolean; offset: boolean; prio: boolean; maxValue: boolean }
+  bwAvgMs: number | null
+  iopsAvgMs: number | null
 }
 
 const DEFAULT_BS: BlockSizes = { kind: 'fixed', bs: 4096 }
@@ -536,6 +642,9 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
     verify: null, doVerify: true, norandommap: false, randrepeat: true, randseed: null,
     percentiles: FIO_DEFAULT_PERCENTILES, percentileBlocks: { slat: false, clat: true, lat: false },
     rate: { read: 0, write: 0 }, rateIops: { read: 0, write: 0 }, stonewall: false, newGroup: false,
+    groupReporting: false, files: { filename: null, directory: null, format: null },
+    logs: { bw: null, iops: null, lat: null, avgMs: 0, perJob: true, offset: false, prio: false, maxValue: false },
+    bwAvgMs: null, iopsAvgMs: null,
   }
   const ignored: IgnoredOption[] = []
   for (const e of all) {
@@ -598,6 +707,11 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
     rate: d.rate,
     rateIops: d.rateIops,
     kbBase,
+    groupReporting: d.groupReporting,
+    files: d.files,
+    logs: d.logs,
+    bwAvgMs: d.bwAvgMs,
+    iopsAvgMs: d.iopsAvgMs,
     ioengine,
     jobOptions: asRecord(job.entries),
     globalOptions: asRecord([...overrides, ...job.globals]),
@@ -606,9 +720,14 @@ function resolveJob(job: RawJob, index: number, overrides: readonly Entry[]): { 
   return { spec, newGroup: d.newGroup }
 }
 
+/**
+ * Options as fio echoes them in its JSON ("job options", "global options"): by fio's name (an
+ * alias, `blocksize`, reads `bs`), in the order first set, each with its last value (`runtime`
+ * then `timeout` is one `runtime`), and options given without a value (bare flags) left out.
+ */
 function asRecord(entries: readonly Entry[]): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const e of entries) out[e.word] = e.value ?? ''
+  for (const e of entries) if (e.value !== null) out[e.canonical] = e.value
   return out
 }
 
@@ -773,6 +892,48 @@ function apply(d: Draft, e: Entry, kb: KbBase, fromGlobal: boolean): void {
       if (dirs.write !== undefined) into.write = read(dirs.write)
       return
     }
+    case 'group_reporting':
+      d.groupReporting = need(e, parseBool(e.value, true))
+      return
+    case 'filename':
+      d.files = { ...d.files, filename: v === '' ? null : v }
+      return
+    case 'directory':
+      d.files = { ...d.files, directory: v === '' ? null : v }
+      return
+    case 'filename_format':
+      d.files = { ...d.files, format: v === '' ? null : v }
+      return
+    case 'write_bw_log':
+      d.logs = { ...d.logs, bw: e.value ?? '' }
+      return
+    case 'write_iops_log':
+      d.logs = { ...d.logs, iops: e.value ?? '' }
+      return
+    case 'write_lat_log':
+      d.logs = { ...d.logs, lat: e.value ?? '' }
+      return
+    case 'log_avg_msec':
+      d.logs = { ...d.logs, avgMs: need(e, parseInteger(v, 0)) }
+      return
+    case 'per_job_logs':
+      d.logs = { ...d.logs, perJob: need(e, parseBool(e.value, false)) }
+      return
+    case 'log_offset':
+      d.logs = { ...d.logs, offset: need(e, parseBool(e.value, false)) }
+      return
+    case 'log_prio':
+      d.logs = { ...d.logs, prio: need(e, parseBool(e.value, false)) }
+      return
+    case 'log_max_value':
+      d.logs = { ...d.logs, maxValue: need(e, parseBool(e.value, false)) }
+      return
+    case 'bwavgtime':
+      d.bwAvgMs = need(e, parseInteger(v, 1))
+      return
+    case 'iopsavgtime':
+      d.iopsAvgMs = need(e, parseInteger(v, 1))
+      return
     case 'slat_percentiles':
     case 'clat_percentiles':
     case 'lat_percentiles':

@@ -11,7 +11,7 @@
  */
 import { Bench } from 'tinybench'
 import type { Io, Outcome } from '../sdk/index.js'
-import type { WorkerDiskHandle } from '../framework/vm-worker.js'
+import type { WorkerDiskHandle } from '../framework/index.js'
 
 /** One profiled handler. */
 export interface ProfileEntry {

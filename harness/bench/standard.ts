@@ -14,12 +14,12 @@
  *
  *   node dist/harness/bench/standard.js [--runtime <s>] [--reps <n>] [--ramp <s>] [--json <file|->]
  */
-import { fmtPct } from '../../reports/html-kit.js'
+import { fmtPct } from '../../reports/index.js'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import Table from 'cli-table3'
-import type { DiskBacking } from '../framework/vm.js'
+import type { DiskBacking } from '../framework/index.js'
 import { measureJob, type SideSpec, type SideStats } from './engine.js'
 import { runFio } from './fio-runner.js'
 import { generatorOptionsFor } from './generator.js'

@@ -12,7 +12,7 @@
  * The checksum covers the chunk except the checksum field itself. All fields little-endian.
  */
 import { createHash } from 'node:crypto'
-import { crc32c } from './crc32c.js'
+import { crc32c } from '../base/crc32c.js'
 import type { VerifyKind } from './jobfile.js'
 
 /** 'iofc' read as a little-endian u32. */
