@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { startCli, type CliRun } from './helpers/cli.js'
@@ -67,12 +67,18 @@ async function race(dir: string, names: string[]): Promise<string[]> {
 }
 
 describe('the cluster lock', () => {
-  it('8 concurrent policy create, 20 rounds, half of them from a stale lock (dead, empty, garbage): every reported success exists, nothing else does', async () => {
+  it('8 concurrent policy create, 24 rounds, three in four of them from a stale lock (dead, empty, garbage, a reused pid, a command killed holding it): every reported success exists, nothing else does', async () => {
     const dir = join(s.dir, 'c')
     expectExit(await iofcert('cluster', 'init', dir, '--hosts', '1'), 0, 'init')
     const lock = join(dir, '.iofcert.lock')
     const dead = deadPid()
-    const stale = [`{"pid":${dead},"start":"1","nonce":"00"}\n`, `${dead}\n`, '', 'garbage']
+    const stale = [
+      `{"pid":${dead},"start":"1","nonce":"00"}\n`, `${dead}\n`, '', 'garbage',
+      // live processes that are not the owner: the pid was reused
+      `{"pid":1,"start":"${Number(startTime(1)) + 1}","nonce":"00"}\n`, `{"pid":${process.ppid},"start":"${Number(startTime(process.ppid)) + 7}","nonce":"00"}\n`,
+    ]
+    /** Rounds that start from a lock of a command killed while it held the cluster, at this crash point (past the lock, some before the commit, some after). */
+    const killedAt = [5, 9, 12, 14, 16, 18]
     // every look at the lock file while the rounds run finds it whole or absent (or one the test left), never partly written
     const partial: string[] = []
     let watching = true
@@ -89,13 +95,22 @@ describe('the cluster lock', () => {
     })()
     const reported: string[] = []
     try {
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 24; round++) {
         // every process of the round finds the stale lock: exactly one may take it over
-        if (round % 2 === 1) writeFileSync(lock, stale[((round - 1) / 2) % stale.length]!)
+        if (round % 4 === 1 || round % 4 === 3) writeFileSync(lock, stale[Math.floor(round / 2) % stale.length]!)
+        if (round % 4 === 2) {
+          // a real one: a command killed with the lock held, maybe with its commit half applied
+          const n = killedAt[Math.floor(round / 4) % killedAt.length]!
+          const killed = await startCli(['cluster', 'policy', dir, 'create', `killed${round}`, '--rule', 'cdp@REPLICATION'], s.dir, { IOFCERT_TEST_CRASH_AT: String(n) }).done
+          assert.equal(killed.signal, 'SIGKILL', `round ${round}: killed at crash point ${n}: ${killed.stderr}`)
+          assert.ok(existsSync(lock), `round ${round}: the killed command left its lock (${killed.stderr.trim()})`)
+        }
         const names = Array.from({ length: 8 }, (_, i) => `p${round}-${i}`)
         const created = await race(dir, names)
         assert.ok(created.length >= 1, `round ${round}: one of them gets the cluster`)
         reported.push(...created)
+        // the killed command's policy is there when it had reached its commit point: kept, never half there
+        if (round % 4 === 2 && policies(dir).includes(`killed${round}`)) reported.push(`killed${round}`)
         assert.deepEqual(policies(dir), [...reported].sort(), `round ${round}: the policies are exactly those reported created`)
         assert.deepEqual(lockFiles(dir), [], `round ${round}: every lock released`)
       }

@@ -5,7 +5,8 @@
  * completion delays) and injected faults.
  */
 import type { IoError, IoOp } from '../sdk/index.js'
-import type { BlockStore } from './store.js'
+import { crashArmed, crashPoint } from './persist.js'
+import { FileStore, type BlockStore } from './store.js'
 import { Rng } from './rng.js'
 import type { Journal } from './journal.js'
 
@@ -66,10 +67,13 @@ export class Drive {
 
   private readonly readPre = (offset: number, into: Uint8Array): void => this.store.read(offset, into)
   private readonly isHole: ((offset: number, length: number) => boolean) | undefined
+  /** A crash test runs and the image is a file: its writes and syncs are crash points (see persist.ts). */
+  private readonly crashes: boolean
 
   /** `journal` null makes the drive write-through (no volatile cache). */
   constructor(readonly store: BlockStore, private readonly journal: Journal | null, readonly opts: DriveOptions) {
     this.isHole = store.isHole?.bind(store)
+    this.crashes = crashArmed && store instanceof FileStore
     this.rng = opts.reorder ? new Rng(opts.reorder.seed) : null
     this.maxDelayMs = opts.reorder?.maxDelayMs ?? 0
   }
@@ -163,17 +167,20 @@ export class Drive {
 
   write(offset: number, src: Uint8Array): void {
     if (this.journal !== null && !this.journal.record(offset, src.length, this.readPre, this.isHole)) this.journal.reset()
+    if (this.crashes) crashPoint(`write image ${offset}+${src.length}`)
     this.store.write(offset, src)
   }
 
   /** Makes every completed write durable. */
   flushAll(): void {
+    if (this.crashes) crashPoint('fsync image')
     this.store.sync()
     this.journal?.reset()
   }
 
   unmap(offset: number, length: number): void {
     if (this.journal !== null && !this.journal.record(offset, length, this.readPre, this.isHole)) this.journal.reset()
+    if (this.crashes) crashPoint(`zero image ${offset}+${length}`)
     this.store.zero(offset, length)
   }
 

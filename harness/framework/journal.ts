@@ -21,7 +21,8 @@
 import { Buffer } from 'node:buffer'
 import { randomFillSync } from 'node:crypto'
 import * as fs from 'node:fs'
-import { crc32c } from '../bench/crc32c.js'
+import { crc32c } from '../base/crc32c.js'
+import { crashArmed, crashPoint } from './persist.js'
 import { Rng } from './rng.js'
 
 const MAGIC = 0x324e524a // 'JRN2'
@@ -199,7 +200,9 @@ export class SharedJournalMedium implements JournalMedium {
 export class FileJournalMedium implements JournalMedium {
   private fd: number
   constructor(readonly path: string, readonly size: number) {
-    this.fd = fs.openSync(path, fs.existsSync(path) ? 'r+' : 'w+')
+    const there = fs.existsSync(path)
+    if (crashArmed && !there) crashPoint(`create ${path}`)
+    this.fd = fs.openSync(path, there ? 'r+' : 'w+')
   }
   extent(): number {
     return Math.min(this.size, fs.fstatSync(this.fd).size)
@@ -213,6 +216,7 @@ export class FileJournalMedium implements JournalMedium {
     }
   }
   write(offset: number, src: Uint8Array): void {
+    if (crashArmed) crashPoint(`write ${this.path} ${offset}+${src.length}`)
     let done = 0
     while (done < src.length) done += fs.writeSync(this.fd, src, done, src.length - done, offset + done)
   }

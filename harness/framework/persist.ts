@@ -17,7 +17,11 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+// the real one: in a worker that runs filter code (a VM's drives) the global is a stub
+import process from 'node:process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads'
+import { writeFileAtomic as writeAtomic, writeFileSynced, type AtomicWriteOptions } from '../base/atomic-write.js'
 import { syncDir, syncFile } from './durable.js'
 import { StateFileInvalid, StateFileMissing } from './errors.js'
 
@@ -26,21 +30,51 @@ export const COMMIT_FILE = '.iofcert.commit'
 /** Where a transaction writes its files before they are renamed into place. */
 export const STAGING_DIR = '.iofcert.staging'
 
-// ---- crash points: a hook for crash tests, inert unless IOFCERT_TEST_CRASH_AT is set ----
+// ---- crash points: a hook for crash tests, inert unless IOFCERT_TEST_CRASH_AT or IOFCERT_TEST_CRASH_COUNT is set ----
 
 const crashAt = /^[1-9]\d*$/.test(process.env.IOFCERT_TEST_CRASH_AT ?? '') ? Number(process.env.IOFCERT_TEST_CRASH_AT) : 0
-let crashCount = 0
+const crashCounting = process.env.IOFCERT_TEST_CRASH_COUNT === '1'
 
 /**
- * Called before each file operation that changes a cluster's state on disk. With
+ * Whether crash points count (a crash test runs): code on a hot path (a drive's writes) tests
+ * this before building a crash point's description.
+ */
+export const crashArmed = crashAt !== 0 || crashCounting
+
+/** The key under which the main thread hands the crash point counter to its worker threads. */
+const CRASH_COUNTER_KEY = 'iofcert.crashPoints'
+
+/**
+ * The number of crash points passed, one counter for the whole process: the main thread makes it
+ * and every worker thread (a VM's drives) finds it in the environment data workers inherit.
+ */
+const crashCounter: Int32Array | null = crashArmed ? sharedCrashCounter() : null
+
+function sharedCrashCounter(): Int32Array {
+  const inherited = isMainThread ? undefined : getEnvironmentData(CRASH_COUNTER_KEY)
+  if (inherited instanceof SharedArrayBuffer) return new Int32Array(inherited)
+  const sab = new SharedArrayBuffer(4)
+  if (isMainThread) {
+    setEnvironmentData(CRASH_COUNTER_KEY, sab)
+    // with IOFCERT_TEST_CRASH_COUNT=1 a process that ends tells how many crash points it passed
+    if (crashCounting) process.on('exit', () => fs.writeSync(2, `crash points passed: ${Atomics.load(new Int32Array(sab), 0)}\n`))
+  }
+  return new Int32Array(sab)
+}
+
+/**
+ * Called before each file operation that changes a cluster's state on disk (also in a VM's
+ * worker thread, before its drives write or sync an image or a journal). With
  * `IOFCERT_TEST_CRASH_AT=<n>` in the environment the process kills itself (SIGKILL) at the n-th
- * call, after naming it on stderr; without it this does nothing.
+ * call of the process, after naming it on stderr; with `IOFCERT_TEST_CRASH_COUNT=1` it prints the
+ * number of calls when it exits; without either this does nothing.
  */
 export function crashPoint(what: string): void {
-  if (crashAt === 0) return
-  if (++crashCount !== crashAt) return
+  if (crashCounter === null) return
+  const n = Atomics.add(crashCounter, 0, 1) + 1
+  if (n !== crashAt) return
   try {
-    fs.writeSync(2, `crash point ${crashCount}: ${what}\n`)
+    fs.writeSync(2, `crash point ${n}: ${what}\n`)
   } finally {
     process.kill(process.pid, 'SIGKILL')
   }
@@ -118,29 +152,15 @@ export function removePath(p: string): void {
   fs.rmSync(p, { recursive: true, force: true })
 }
 
+/** State files are written durably, a crash point before each step. */
+const DURABLE: AtomicWriteOptions = { before: crashPoint, syncFile, syncDir }
+
 function writeFileAtomic(file: string, text: string): void {
-  const dir = path.dirname(file)
-  crashPoint(`mkdir ${dir}`)
-  fs.mkdirSync(dir, { recursive: true })
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-  writeSynced(tmp, text)
-  crashPoint(`rename ${file}`)
-  fs.renameSync(tmp, file)
-  crashPoint(`fsync ${dir}`)
-  syncDir(dir)
+  writeAtomic(file, text, DURABLE)
 }
 
 function writeSynced(file: string, text: string): void {
-  crashPoint(`create ${file}`)
-  const fd = fs.openSync(file, 'w')
-  try {
-    crashPoint(`write ${file}`)
-    fs.writeSync(fd, text)
-    crashPoint(`fsync ${file}`)
-    syncFile(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
+  writeFileSynced(file, text, DURABLE)
 }
 
 function makeSparse(file: string, size: number): void {

@@ -14,8 +14,9 @@
  * - one command at a time per cluster directory, under a lock that a killed process's successor
  *   takes over without races (see `lock`);
  * - before anything is read, a commit a killed command left half applied is finished, and what
- *   an unfinished one had made aside is removed (persist.ts, recoverDirectory); then the lifecycle
- *   recovers from an operation a killed command had in flight (lifecycle.ts);
+ *   an unfinished one had made aside is removed (persist.ts, recoverDirectory), also the directory
+ *   of a host it was adding or had taken out of the cluster; then the lifecycle recovers from an
+ *   operation a killed command had in flight (lifecycle.ts);
  * - each command runs in one of three ways (SessionMode): reading, one transaction, or the
  *   lifecycle's recorded steps.
  */
@@ -24,18 +25,16 @@ import * as fs from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { Cluster } from '../cluster.js'
-import { BadInput, defineError, DiskExists, IofError, KeyInvalid, LockUnusable, StateFileMissing, VmExists } from '../errors.js'
+import { BadInput, ClusterBusy, ClusterExists, ClusterNotFound, DiskExists, IofError, KeyInvalid, LockUnusable, StateFileMissing, VmExists } from '../errors.js'
 import type { AcceptanceLevel, Host } from '../host.js'
 import { ACCEPTANCE_LEVELS, fingerprint } from '../package/index.js'
-import { beginTransaction, COMMIT_FILE, crashPoint, exists, recoverDirectory, type Transaction } from '../persist.js'
+import { beginTransaction, COMMIT_FILE, crashPoint, exists, recoverDirectory, removePath, STAGING_DIR, type Transaction } from '../persist.js'
 import type { PolicyRule, StoragePolicy } from '../policy.js'
 import { CLASS_CAPABILITY } from '../policy.js'
-import { Lifecycle, STATE_FILE, type LifecycleOptions } from '../lifecycle.js'
+import { Lifecycle, STATE_FILE, type LifecycleOptions } from './operations.js'
 
-/** Another command is working on the cluster. */
-export const ClusterBusy = defineError<{ dir: string; pid: number }>('ClusterBusy', a => `cluster ${a.dir} is in use by another iofcert process (pid ${a.pid})`)
-/** `cluster init` on a directory that already holds a cluster. */
-export const ClusterExists = defineError<{ dir: string }>('ClusterExists', a => `${a.dir} already holds a cluster (cluster.json)`, 2)
+/** Another command is working on the cluster; `cluster init` on a directory that already holds one. */
+export { ClusterBusy, ClusterExists } from '../errors.js'
 
 /**
  * How a command works on the cluster's state:
@@ -134,9 +133,10 @@ export async function openClusterSession(dir: string, o: SessionOptions = {}): P
   const notFound = () => {
     // the rest of a cluster is there: its cluster.json was lost, not never made
     if (fs.existsSync(path.join(abs, STATE_FILE)) || fs.existsSync(path.join(abs, 'hosts'))) return StateFileMissing({ file: clusterFile, of: 'the cluster' })
-    return new IofError('ClusterNotFound', `no cluster in ${abs} (run iofcert cluster init first)`, {}, { exitCode: 2 })
+    return ClusterNotFound({ dir: abs, hint: 'run iofcert cluster init first' })
   }
-  if (!fs.existsSync(clusterFile) && !fs.existsSync(path.join(abs, COMMIT_FILE))) throw notFound()
+  // what a killed init made aside is removed (under the lock) before saying there is no cluster
+  if (!fs.existsSync(clusterFile) && !fs.existsSync(path.join(abs, COMMIT_FILE)) && !fs.existsSync(path.join(abs, STAGING_DIR))) throw notFound()
   const release = await lock(abs)
   let cluster: Cluster | null = null
   let tx: Transaction | null = null
@@ -146,11 +146,13 @@ export async function openClusterSession(dir: string, o: SessionOptions = {}): P
     // the recovery from a command that died is committed on its own, before this command's changes
     tx = beginTransaction(abs)
     cluster = await Cluster.open(abs, {}, { boot: false, tolerant: mode === 'read' })
+    const strays = strayHostDirs(abs, cluster)
+    for (const d of strays) removePath(d)
     const records = path.join(abs, STATE_FILE)
     if (!exists(records)) throw StateFileMissing({ file: records, of: 'the cluster\'s filter records' })
     const lifecycle = await Lifecycle.open(cluster, o.lifecycle ?? {}, { exclusive: true })
     // a reader commits a recovery only when it saw every host; otherwise it keeps it to itself
-    if (mode !== 'read' || (lifecycle.recovered && cluster.unreadable.size === 0)) {
+    if (mode !== 'read' || ((lifecycle.recovered || strays.length > 0) && cluster.unreadable.size === 0)) {
       const recovery = tx
       tx = null
       recovery.commit()
@@ -214,6 +216,21 @@ export async function openClusterSession(dir: string, o: SessionOptions = {}): P
     }
     throw err
   }
+}
+
+/**
+ * Directories under `hosts/` that name no host of the cluster (cluster.json, also a host whose
+ * state did not read): what a killed `host add` had made before its commit, or a killed
+ * `host remove` left after it.
+ */
+function strayHostDirs(root: string, cluster: Cluster): string[] {
+  let entries: fs.Dirent[]
+  try {
+    entries = fs.readdirSync(path.join(root, 'hosts'), { withFileTypes: true })
+  } catch {
+    return []
+  }
+  return entries.filter(e => e.isDirectory() && !cluster.hosts.has(e.name) && !cluster.unreadable.has(e.name)).map(e => path.join(root, 'hosts', e.name))
 }
 
 /** Runs `fn` on a session and always closes it: what `fn` changed is committed when it returns, dropped when it throws. */
