@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { CertReport, CheckCounts, Verdict } from './document.js'
-import { ReportError, ReportRefused } from './errors.js'
+import { PublishNothing, PublishTargetInvalid, ReportRefused, type ReportError } from './errors.js'
 import { renderHtml } from './html.js'
 import { BASE_CSS, CSP_META, esc, fmtDate, jsonForScript } from './html-kit.js'
 import { canonicalJson } from './sign.js'
@@ -106,7 +106,7 @@ export interface Listing {
  * `PublishTargetInvalid` (exit 2). With a trust file, refused reports are in `refused`.
  */
 export async function publish(reportPaths: readonly string[], outDir: string, options: PublishOptions = {}): Promise<Listing> {
-  if (reportPaths.length === 0) throw new ReportError('PublishNothing', 'no reports to publish', {}, 2)
+  if (reportPaths.length === 0) throw PublishNothing({})
   const verified: { doc: CertReport; sha: string; signedBy: string; certifier?: string }[] = []
   const refused: RefusedReport[] = []
   const seen = new Set<string>()
@@ -220,7 +220,7 @@ async function checkTarget(outDir: string): Promise<void> {
 }
 
 function targetInvalid(outDir: string, why: string): ReportError {
-  return new ReportError('PublishTargetInvalid', `refusing to publish into ${outDir}: ${why}`, { outDir, why }, 2)
+  return PublishTargetInvalid({ outDir, why })
 }
 
 async function swapInto(staging: string, outDir: string): Promise<void> {

@@ -4,6 +4,7 @@
  * edit after signing, even of whitespace-insensitive content, breaks the signature.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import { canonicalJson } from '../harness/base/canonical-json.js'
 import type { CertReport, ReportSignature } from './document.js'
 import { ReportInvalid } from './errors.js'
 import { profileThresholds } from './profiles.js'
@@ -11,35 +12,10 @@ import { validateReport } from './validate.js'
 import { computeVerdict, countChecks } from './verdict.js'
 
 /**
- * JSON with object keys sorted recursively (by UTF-16 code unit) and no whitespace: the bytes a
- * signature covers, byte for byte the canonicalisation of package descriptors. Members whose
- * value is `undefined` are left out; anything else JSON cannot represent (non-finite numbers,
- * bigint, functions, `undefined` in an array) throws a TypeError naming where it is.
+ * The bytes a signature covers, byte for byte the canonicalisation of package descriptors (one
+ * implementation serves both).
  */
-export function canonicalJson(value: unknown): string {
-  return canonical(value, '')
-}
-
-function canonical(value: unknown, at: string): string {
-  if (value === null) return 'null'
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(value)
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${at || '/'} is not a finite number`)
-      return JSON.stringify(value)
-    case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v, i) => canonical(v, `${at}/${i}`)).join(',')}]`
-      const obj = value as Record<string, unknown>
-      // Sorting the keys here, not rebuilding the object: JavaScript enumerates integer-like keys first.
-      const keys = Object.keys(obj).filter(k => obj[k] !== undefined).sort()
-      return `{${keys.map(k => `${JSON.stringify(k)}:${canonical(obj[k], `${at}/${k}`)}`).join(',')}}`
-    }
-    default:
-      throw new TypeError(`canonicalJson: ${at || '/'} is a ${typeof value}, not a JSON value`)
-  }
-}
+export { canonicalJson }
 
 /** SHA-256 hex of a public key's SPKI DER: the fingerprint reports and packages show. */
 export function keyFingerprint(publicKey: KeyObject): string {

@@ -2,11 +2,13 @@
  * Reading and writing report files. Every report written is validated first: an invalid
  * document is a fault of the harness and is refused rather than written.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { dirname, join, basename } from 'node:path'
-import { createPublicKey, randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createPublicKey } from 'node:crypto'
+import { writeFileAtomic } from '../harness/base/atomic-write.js'
 import type { CertReport } from './document.js'
 import { KeyUnreadable, ReportInputInvalid, ReportInvalid, ReportUnreadable } from './errors.js'
+import { renderHtml } from './html.js'
+import { renderJunit } from './junit.js'
 import { validateReport } from './validate.js'
 
 /** The report as written to a file: two-space indented JSON and a final newline. */
@@ -20,9 +22,36 @@ export function serializeReport(doc: CertReport): string {
  * The file appears atomically: a reader never sees half a report.
  */
 export async function writeReport(path: string, doc: CertReport): Promise<void> {
+  await writeReportFiles(doc, { json: path })
+}
+
+/** Where writeReportFiles writes a report: each a file, or `-` for stdout. */
+export interface ReportTargets {
+  /** The report itself, as JSON. */
+  readonly json?: string
+  /** The report as one self-contained HTML page. */
+  readonly html?: string
+  /** The report as JUnit XML for CI. */
+  readonly junit?: string
+  /** The package's path as the user gave it, for the rerun lines of the HTML and JUnit reports. */
+  readonly package?: string
+}
+
+/**
+ * Validates `doc` and writes it in each format asked for, JSON, HTML and JUnit XML in that order,
+ * each file appearing atomically. Throws `ReportInvalid` (exit code 3) without writing anything
+ * when the document is invalid.
+ */
+export async function writeReportFiles(doc: CertReport, targets: ReportTargets): Promise<void> {
   const result = validateReport(doc)
-  if (!result.ok) throw ReportInvalid(result.errors, path === '-' ? 'stdout' : path)
-  await writeTextAtomic(path, serializeReport(doc))
+  if (!result.ok) {
+    const where = [targets.json, targets.html, targets.junit].filter(p => p !== undefined).map(p => (p === '-' ? 'stdout' : p))
+    throw ReportInvalid(result.errors, where.join(', '))
+  }
+  const rendering = targets.package === undefined ? {} : { package: targets.package }
+  if (targets.json !== undefined) await writeTextAtomic(targets.json, serializeReport(doc))
+  if (targets.html !== undefined) await writeTextAtomic(targets.html, renderHtml(doc, rendering))
+  if (targets.junit !== undefined) await writeTextAtomic(targets.junit, renderJunit(doc, rendering))
 }
 
 /** Writes text to `path` (stdout for `-`) through a temporary file renamed into place. */
@@ -31,15 +60,7 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
     await new Promise<void>((resolve, reject) => process.stdout.write(text, err => (err ? reject(err) : resolve())))
     return
   }
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  try {
-    await writeFile(tmp, text)
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
+  writeFileAtomic(path, text)
 }
 
 /** Reads and parses a JSON file; `fail`'s error (by default `ReportUnreadable`, exit code 2) when it cannot. */

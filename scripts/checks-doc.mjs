@@ -1,5 +1,5 @@
-// Writes docs/checks.md, the check catalogue for vendors, from the check registry (the built
-// suites register every check at import) and the prose in harness/certify/check-docs.ts, so the
+// Writes docs/checks.md, the check catalogue for vendors, from the one list of checks (the built
+// suites/index.js) and the prose in harness/certify/check-docs.ts, so the
 // document lists exactly the checks a run reports, in the order it reports them.
 //
 //   npm run docs:checks                      build, then write docs/checks.md
@@ -17,24 +17,12 @@ export const DOC_PATH = join(root, 'docs', 'checks.md')
 
 const built = rel => import(pathToFileURL(join(root, 'dist', rel)).href)
 
-/**
- * The registered checks in catalogue order (checks outside the public catalogue last, in the
- * order they were registered), the prose of each, and the default run budget.
- */
+/** The checks in catalogue order (the one list of suites/index.ts), the prose of each, and the default run budget. */
 export async function loadCatalogue() {
-  const { loadSuites } = await built('harness/certify/suites.js')
-  const { registry } = await built('harness/certify/registry.js')
-  const { CATALOGUE } = await built('harness/certify/catalogue.js')
+  const { CHECKS } = await built('suites/index.js')
   const { DEFAULT_TIMEOUT_MS } = await built('harness/certify/execute.js')
   const { CHECK_DOCS } = await built('harness/certify/check-docs.js')
-  await loadSuites()
-  const rank = new Map(CATALOGUE.map((c, i) => [c.id, i]))
-  const all = registry.all()
-  const checks = all
-    .map((def, i) => ({ def, key: rank.get(def.id) ?? CATALOGUE.length + i }))
-    .sort((a, b) => a.key - b.key)
-    .map(x => x.def)
-  return { checks, docs: CHECK_DOCS, defaultTimeoutMs: DEFAULT_TIMEOUT_MS }
+  return { checks: [...CHECKS], docs: CHECK_DOCS, defaultTimeoutMs: DEFAULT_TIMEOUT_MS }
 }
 
 /** What keeps the document from being generated: checks without prose, prose without a check. */

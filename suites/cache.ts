@@ -2,9 +2,8 @@
  * cache.*: what a cache filter owes beyond passing data through — it never serves stale bytes, it
  * holds no more memory than its policy allows, and (not required) it makes hot reads faster.
  */
-import type { GuestIo, IoResult, Vm } from '../harness/framework/vm.js'
-import { Rng } from '../harness/framework/rng.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { Rng, type GuestIo, type IoResult, type Vm } from '../harness/framework/index.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import { describeIo, Oracle, verifiedWorkload, verifyRange } from '../harness/certify/workloads.js'
 import { IN_WORKER } from '../harness/certify/probes/index.js'
 import type { TapCounts } from '../harness/certify/probes/drive-tap.js'
@@ -33,7 +32,7 @@ function sweep(from: number, length: number, size: number): GuestIo[] {
 
 // ---- cache.coherence ----
 
-defineCheck({
+const coherenceCheck = check({
   id: 'cache.coherence',
   title: 'Overwrites, unmaps and flushes never let a stale read through',
   required: true,
@@ -74,7 +73,7 @@ async function hotColdReads(g: Guest, rng: Rng, reads: number): Promise<void> {
   await mustRun(g, ios, 8, 'hot/cold reads')
 }
 
-defineCheck({
+const boundedCheck = check({
   id: 'cache.bounded',
   title: "The VM worker's memory growth over the same workload without the filter stays within 1.25 × cacheMiB + 4 MiB",
   required: true,
@@ -139,7 +138,7 @@ async function tap(vm: Vm, disk: string, action: 'start' | 'stop'): Promise<TapC
   return vm.runInWorker<TapCounts | null>(disk, IN_WORKER.driveTap, { action })
 }
 
-defineCheck({
+const benefitCheck = check({
   id: 'cache.benefit',
   title: 'Hot-set reads are faster with the filter than without',
   required: false,
@@ -180,3 +179,6 @@ defineCheck({
   }
   return { status: 'passed', message: `hot-set reads ${round(baseMs / filteredMs)}× faster with the filter (${Math.round(filteredMs)} ms against ${Math.round(baseMs)} ms; ${completedByFilter} of ${n} completed by the filter)`, evidence }
 })
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [coherenceCheck, boundedCheck, benefitCheck]

@@ -4,13 +4,10 @@
  * VM that migrates to another host reopens there with its sidecar and its data.
  */
 import * as fs from 'node:fs'
-import type { Cluster } from '../harness/framework/cluster.js'
-import { Rng } from '../harness/framework/rng.js'
-import { nowMs } from '../harness/framework/site.js'
-import type { DiskSnapshot, GuestIo, IoResult, Vm } from '../harness/framework/vm.js'
+import { nowMs, Rng, type Cluster, type DiskSnapshot, type GuestIo, type IoResult, type Vm } from '../harness/framework/index.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { ms, pacedLoad } from '../harness/certify/paced.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import { describeIo, expectOk, firstDifference, Oracle, verifiedWorkload, verifyRange } from '../harness/certify/workloads.js'
 
 const MiB = 1 << 20
@@ -106,7 +103,7 @@ function same(x: Uint8Array, y: Uint8Array): boolean {
   return Buffer.from(x.buffer, x.byteOffset, x.length).equals(Buffer.from(y.buffer, y.byteOffset, y.length))
 }
 
-defineCheck(
+const snapshotCheck = check(
   { id: 'events.snapshot', title: 'A snapshot under I/O yields a crash-consistent image', required: true, classes: 'all' },
   async ctx => {
     const { vm, disk } = await oneVm(ctx)
@@ -184,7 +181,7 @@ defineCheck(
 // ---------------------------------------------------------------------------------------------
 // events.stun
 
-defineCheck(
+const stunCheck = check(
   { id: 'events.stun', title: 'No I/O reaches the disk from the filter while the disk is stunned', required: true, classes: 'all' },
   async ctx => {
     const { vm, disk } = await oneVm(ctx)
@@ -272,7 +269,7 @@ function sidecarChange(before: Uint8Array | null, after: Uint8Array | null, stri
   return d === null ? null : `its bytes changed at offset ${d.at} (${d.expected} → ${d.found})`
 }
 
-defineCheck(
+const migrationCheck = check(
   { id: 'events.migration', title: 'The disk moves to another host: closes with migrate, reopens there with its sidecar, data verifies', required: true, classes: 'all' },
   async ctx => {
     const { c, vm, disk } = await oneVm(ctx, 2)
@@ -327,3 +324,6 @@ defineCheck(
     }
   },
 )
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [snapshotCheck, stunCheck, migrationCheck]

@@ -9,12 +9,8 @@
  * nothing.
  */
 import * as fs from 'node:fs'
-import type { Cluster } from '../harness/framework/cluster.js'
-import { isIofError, type IofError } from '../harness/framework/errors.js'
-import type { FilterInfo } from '../harness/framework/inspect.js'
-import type { StoragePolicy } from '../harness/framework/policy.js'
-import type { Rng } from '../harness/framework/rng.js'
-import { CheckFailure, defineCheck, type CheckRun } from '../harness/certify/registry.js'
+import { isIofError, type Cluster, type FilterInfo, type IofError, type Rng, type StoragePolicy } from '../harness/framework/index.js'
+import { check, type CheckDef, CheckFailure, type CheckRun } from '../harness/certify/check.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { Oracle, verifiedWorkload, verifyRange } from '../harness/certify/workloads.js'
 import { describeProbe, installProbe, probeRule } from '../harness/certify/probes/index.js'
@@ -145,21 +141,21 @@ export function policyConflict(setup: ExclusivitySetup = {}): CheckRun {
   }
 }
 
-defineCheck({
+const hostConflictCheck = check({
   id: 'exclusivity.host-conflict',
   title: 'A second filter of the same class is refused (either order) with FilterClassConflict, the host unchanged',
   required: true,
   classes: 'all',
 }, hostConflict())
 
-defineCheck({
+const policyConflictCheck = check({
   id: 'exclusivity.policy-conflict',
   title: "A policy naming two filters of the filter's class is refused",
   required: true,
   classes: 'all',
 }, policyConflict())
 
-defineCheck({
+const coexistenceCheck = check({
   id: 'exclusivity.coexistence',
   title: 'With the built-ins and a reference filter of the other open class on one disk, data verifies',
   required: true,
@@ -188,3 +184,6 @@ function g0Chain(c: Cluster): string[] {
   const vm = c.vm('vm1')
   return [...vm.disks.values()][0]!.rules.map(r => r.info.id)
 }
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [hostConflictCheck, policyConflictCheck, coexistenceCheck]

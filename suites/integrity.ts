@@ -4,9 +4,8 @@
  * not own them, and a filter of a non-transforming class leaves the disk exactly as the guest's
  * I/O alone would.
  */
-import type { GuestIo } from '../harness/framework/vm.js'
-import { TRANSFORMING } from '../harness/framework/policy.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { TRANSFORMING, type GuestIo } from '../harness/framework/index.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import { describeIo, expectOk, firstDifference, Oracle, verifiedWorkload, verifyRange } from '../harness/certify/workloads.js'
 import { IN_WORKER } from '../harness/certify/probes/index.js'
 import type { GuestBufferResult } from '../harness/certify/probes/guest-buffer.js'
@@ -37,7 +36,7 @@ async function lastSector(g: WorkloadGuest): Promise<void> {
   }
 }
 
-defineCheck({
+const roundtripCheck = check({
   id: 'integrity.roundtrip',
   title: 'Seeded random workloads (512 B to 1 MiB, the last sector, unmaps) verify byte for byte',
   required: true,
@@ -62,7 +61,7 @@ defineCheck({
 
 // ---- integrity.guest-buffer ----
 
-defineCheck({
+const guestBufferCheck = check({
   id: 'integrity.guest-buffer',
   title: "The filter never modifies a write's payload or a read buffer it does not complete",
   required: true,
@@ -94,7 +93,7 @@ defineCheck({
 
 // ---- integrity.class-contract ----
 
-defineCheck({
+const classContractCheck = check({
   id: 'integrity.class-contract',
   title: 'A non-transforming class leaves the disk byte-identical to the no-filter oracle and never replaces a payload',
   required: true,
@@ -121,3 +120,6 @@ defineCheck({
   compareImage(await g.vm.snapshot(g.disk), oracle, `the quiesced disk after ${n} guest I/Os`)
   return { status: 'passed', message: `after ${n} guest I/Os the quiesced disk equals the no-filter oracle over all ${DISK_BYTES / MiB} MiB; no payload was replaced`, evidence: { ios: n } }
 })
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [roundtripCheck, guestBufferCheck, classContractCheck]

@@ -4,21 +4,16 @@
  * guest unchanged while the other runs undisturbed; an outage of one disk's recovery site does not
  * delay the other's replication; and a VM whose worker dies takes nothing else down.
  */
-import type { Cluster } from '../harness/framework/cluster.js'
-import type { DriveFault } from '../harness/framework/drive.js'
-import type { Host } from '../harness/framework/host.js'
-import type { PolicyRule } from '../harness/framework/policy.js'
-import type { Rng } from '../harness/framework/rng.js'
-import { nowMs } from '../harness/framework/site.js'
-import type { GuestIo, IoResult, Vm } from '../harness/framework/vm.js'
+import {
+  nowMs, type Cluster, type DriveFault, type GuestIo, type Host, type IoResult, type PolicyRule, type Rng, type Vm,
+} from '../harness/framework/index.js'
 import type { IoError } from '../harness/sdk/index.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { ms, pacedLoad, percentile, type PacedRun, type TimedIo } from '../harness/certify/paced.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import { awaitArrivals, catchUpBoundMs, describeWrite, pacedWrites, rpoOf, SiteRecorder, WriteLog, WriteSource, writeLags, type GuestWrite } from '../harness/certify/replica.js'
 import { describeIo, firstDifference, Oracle } from '../harness/certify/workloads.js'
-import type { InWorkerTask, PacedResult as InWorkerPaced } from '../harness/bench/in-worker.js'
-import { LatencyHistogram } from '../harness/bench/histogram.js'
+import { LatencyHistogram, type InWorkerTask, type PacedResult as InWorkerPaced } from '../harness/bench/index.js'
 
 const MiB = 1 << 20
 const BLOCK = 4096
@@ -141,7 +136,7 @@ async function verifyOwnRegion(me: Side, other: Side, region: number, what: stri
   }
 }
 
-defineCheck(
+const noCrossTalkCheck = check(
   { id: 'isolation.no-cross-talk', title: 'Two VMs with distinct data never see each other\'s bytes', required: true, classes: 'all' },
   async ctx => {
     const p = await twoVms(ctx)
@@ -408,7 +403,7 @@ async function faultRound(ctx: CheckContext, p: Pair, attempt: number, readModel
 /** Measurements of B's p99 before a failure counts: noise passes, a filter that couples the VMs does not. */
 const P99_ATTEMPTS = 3
 
-defineCheck(
+const diskFaultCheck = check(
   { id: 'isolation.disk-fault', title: 'Errors injected under VM A\'s filter reach A\'s guest as errors; VM B sees no error and keeps its latency', required: true, classes: 'all' },
   async ctx => {
     const p = await twoVms(ctx)
@@ -462,7 +457,7 @@ function finite(v: number): number | null {
   return Number.isFinite(v) ? ms(v) : null
 }
 
-defineCheck(
+const targetFaultCheck = check(
   { id: 'isolation.target-fault', title: 'With VM A\'s recovery site down, VM B sees no error and keeps its replica lag', required: true, classes: ['replication'], timeoutMs: 180_000 },
   async ctx => {
     const p = await twoVms(ctx)
@@ -591,7 +586,7 @@ function blockRanges(rng: Rng, region: number, n: number): { offset: number; len
   return out
 }
 
-defineCheck(
+const vmCrashCheck = check(
   { id: 'isolation.vm-crash', title: 'VM A\'s worker dies mid-I/O: the daemon and VM B carry on; A powers on again with a consistent disk', required: true, classes: 'all' },
   async ctx => {
     const p = await twoVms(ctx)
@@ -709,3 +704,6 @@ defineCheck(
     }
   },
 )
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [noCrossTalkCheck, diskFaultCheck, targetFaultCheck, vmCrashCheck]

@@ -14,8 +14,8 @@
  * a quick run reports it whole.
  */
 import type { CheckContext } from '../harness/certify/context.js'
-import { CheckFailure, defineCheck, type CheckOutcome } from '../harness/certify/registry.js'
-import { nowMs } from '../harness/framework/site.js'
+import { check, type CheckDef, CheckFailure, type CheckOutcome } from '../harness/certify/check.js'
+import { nowMs } from '../harness/framework/index.js'
 import { NemesisFailure, runSchedule, type RunShape, type ScheduleOutcome, type StepRecord } from './nemesis/run.js'
 import { describeStep, generateSchedule, type Schedule, type ScheduleShape, type Step } from './nemesis/schedule.js'
 
@@ -160,12 +160,15 @@ async function runChecks(ctx: CheckContext, judgeReplica: boolean): Promise<Chec
   }
 }
 
-defineCheck(
+const schedulesCheck = check(
   { id: 'nemesis.schedules', title: 'Seeded schedules of lifecycle transitions under I/O — power-off, migration, host restart and power cut (also right after a close), VM crash, site outage, stun, snapshot, detach/attach: every disk holds what its completed writes, flushes and crashes allow after every step, and no read returns data older than the last completed write', required: true, classes: 'all', timeoutMs: 900_000 },
   ctx => runChecks(ctx, false),
 )
 
-defineCheck(
+const replicaCheck = check(
   { id: 'nemesis.replica', title: 'The same schedules, judging the replica: after every arrival it is a prefix of the write order, and once the site is up and the RPO has passed it equals the disk — also after a host power cut that followed a close', required: true, classes: ['replication'], timeoutMs: 900_000 },
   ctx => runChecks(ctx, true),
 )
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [schedulesCheck, replicaCheck]

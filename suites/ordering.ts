@@ -5,12 +5,11 @@
  * byte-exact oracle; a failure names the seed-reproducible I/O, the offset and the bytes.
  */
 import type { FilterClass } from '../harness/sdk/index.js'
-import { chainRank } from '../harness/framework/policy.js'
-import type { DiskSnapshot, GuestIo } from '../harness/framework/vm.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { chainRank, type DiskSnapshot, type GuestIo } from '../harness/framework/index.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { describeIo, expectOk, firstDifference, Oracle, verifyRange } from '../harness/certify/workloads.js'
-import { crc32c } from '../harness/bench/crc32c.js'
+import { crc32c } from '../harness/base/crc32c.js'
 import { IN_WORKER, installProbe, probeRule, takeProbeRecords, WATCH_CLASSES, type ProbeRecord } from '../harness/certify/probes/index.js'
 import type { DepthResult } from '../harness/certify/probes/completion.js'
 import {
@@ -108,7 +107,7 @@ function analyseChain(records: readonly ProbeRecord[], a: FilterClass, b: Filter
 /** The stretch of the disk the chain workload uses (the whole disk is integrity.roundtrip's). */
 const REGION = 16 * MiB
 
-defineCheck({
+const chainPositionCheck = check({
   id: 'ordering.chain-position',
   title: 'With the built-ins and reference filters of other classes on the disk, the filter sees I/O in the documented chain position, with encryption before and after it',
   required: true,
@@ -176,7 +175,7 @@ function whoseBytes(log: readonly GuestIo[], offset: number, found: Uint8Array):
   return { expectedFromWrite: expected, foundFromWrite: foundFrom }
 }
 
-defineCheck({
+const sequentialOverwriteCheck = check({
   id: 'ordering.sequential-overwrite',
   title: 'Dependent writes to overlapping blocks land in issue order: the disk equals the oracle',
   required: true,
@@ -228,7 +227,7 @@ defineCheck({
 
 // ---- ordering.read-after-write ----
 
-defineCheck({
+const readAfterWriteCheck = check({
   id: 'ordering.read-after-write',
   title: "A read issued after a write completed returns that write's bytes",
   required: true,
@@ -248,7 +247,7 @@ defineCheck({
 
 const ZERO_SECTOR = new Uint8Array(512)
 
-defineCheck({
+const flushDurabilityCheck = check({
   id: 'ordering.flush-durability',
   title: 'After a flush completes, every write completed before it survives a host crash',
   required: true,
@@ -337,7 +336,7 @@ function completionFailure(ctx: CheckContext, r: DepthResult, faults: readonly {
   })
 }
 
-defineCheck({
+const completionCheck = check({
   id: 'ordering.completion',
   title: 'At queue depths 1 to 128 every I/O completes exactly once, within the I/O timeout',
   required: true,
@@ -356,3 +355,6 @@ defineCheck({
   const total = results.reduce((n, r) => n + r.ios, 0)
   return { status: 'passed', message: `${total} I/Os at queue depths 1–128 each completed exactly once; the slowest took ${Math.max(...results.map(r => r.maxMs))} ms`, evidence: { perDepth } }
 })
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [chainPositionCheck, sequentialOverwriteCheck, readAfterWriteCheck, flushDurabilityCheck, completionCheck]

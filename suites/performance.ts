@@ -25,14 +25,13 @@
  * also measures the machine's noise (how much slices of one side differ) and says when it is too
  * high to resolve the bound. These checks run alone, after the others.
  */
-import type { BenchmarkJudgement, BenchmarkResult, BenchmarkSide } from '../reports/document.js'
-import { summarizeHistogram } from '../reports/histogram.js'
-import { jobSlice, jobSliceStats, pacedSliceStats, STANDARD_WORKLOADS, WarmSide, type JobSlice, type Placement, type SideSpec, type SideStats } from '../harness/bench/engine.js'
-import { LatencyHistogram } from '../harness/bench/histogram.js'
-import type { GeneratorOptions } from '../harness/bench/generator.js'
-import type { PacedOptions, PacedResult } from '../harness/bench/in-worker.js'
-import { bootstrapInterval, HistogramSlices, mad, median, normalQuantile, perLookConfidence, SeededRandom, sequential, signedRankInterval, type Interval, type Judgement } from '../harness/bench/stats.js'
-import { defineCheck, type CheckOutcome } from '../harness/certify/registry.js'
+import { summarizeHistogram, type BenchmarkJudgement, type BenchmarkResult, type BenchmarkSide } from '../reports/index.js'
+import {
+  bootstrapInterval, HistogramSlices, jobSlice, jobSliceStats, LatencyHistogram, mad, median, normalQuantile, pacedSliceStats, perLookConfidence,
+  SeededRandom, sequential, signedRankInterval, STANDARD_WORKLOADS, WarmSide, type GeneratorOptions, type Interval, type JobSlice, type Judgement,
+  type PacedOptions, type PacedResult, type Placement, type SideSpec, type SideStats,
+} from '../harness/bench/index.js'
+import { check, type CheckDef, type CheckOutcome } from '../harness/certify/check.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { referenceFor } from '../harness/certify/subject.js'
 
@@ -189,7 +188,7 @@ class Findings {
 // ---------------------------------------------------------------------------------------------
 // performance.iops
 
-defineCheck({ id: 'performance.iops', title: 'At saturation each standard workload reaches the IOPS bound against the reference filter of its class', required: true, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
+const iopsCheck = check({ id: 'performance.iops', title: 'At saturation each standard workload reaches the IOPS bound against the reference filter of its class', required: true, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
   const plan = PLANS[ctx.quick ? 'quick' : 'full'].iops
   const min = ctx.thresholds.iopsRatioMin
   const specs = sides(ctx, true)
@@ -296,7 +295,7 @@ defineCheck({ id: 'performance.iops', title: 'At saturation each standard worklo
 // ---------------------------------------------------------------------------------------------
 // performance.latency
 
-defineCheck({ id: 'performance.latency', title: 'At the standard paced load p99 latency stays within the bound over the no-filter baseline', required: true, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
+const latencyCheck = check({ id: 'performance.latency', title: 'At the standard paced load p99 latency stays within the bound over the no-filter baseline', required: true, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
   const plan = PLANS[ctx.quick ? 'quick' : 'full'].latency
   const iops = ctx.thresholds.pacedIopsPerVm
   const { latencyP99Factor: factor, latencyP99AddUs: addUs } = ctx.thresholds
@@ -413,7 +412,7 @@ defineCheck({ id: 'performance.latency', title: 'At the standard paced load p99 
 // ---------------------------------------------------------------------------------------------
 // performance.scaling
 
-defineCheck({ id: 'performance.scaling', title: 'Aggregate IOPS with 1, 2 and 4 VMs (the curve is reported)', required: false, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
+const scalingCheck = check({ id: 'performance.scaling', title: 'Aggregate IOPS with 1, 2 and 4 VMs (the curve is reported)', required: false, classes: 'all', timeoutMs: 300_000, exclusive: true }, async ctx => {
   const plan = PLANS[ctx.quick ? 'quick' : 'full'].scaling
   const seed = ctx.rng.u32()
   const order = new SeededRandom(ctx.rng.u32())
@@ -443,3 +442,6 @@ defineCheck({ id: 'performance.scaling', title: 'Aggregate IOPS with 1, 2 and 4 
   const slices = counts.map(vms => ({ vms, slices: measured.get(vms)!.map(Math.round), spreadPct: spreadPct(measured.get(vms)!) }))
   return { status: 'passed', message: scaling.map(p => `${p.vms} VM${p.vms > 1 ? 's' : ''}: ${p.iops} IOPS`).join(', ') + ` (median of ${plan.slices} slices)`, evidence: { scaling, sliceMs, slices, timing: { setupMs: Math.round(setupMs), measureMs: Math.round(performance.now() - t0 - setupMs) } }, artifacts: { scaling } }
 })
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [iopsCheck, latencyCheck, scalingCheck]

@@ -4,12 +4,10 @@
  * out an outage of the site. The site logs every write's arrival (time, offset, length, content
  * hash); the checks match arrivals to the guest's writes by offset and hash.
  */
-import type { Cluster } from '../harness/framework/cluster.js'
-import { nowMs, type RecoverySite } from '../harness/framework/site.js'
-import type { Vm } from '../harness/framework/vm.js'
+import { nowMs, type Cluster, type RecoverySite, type Vm } from '../harness/framework/index.js'
 import type { CheckContext } from '../harness/certify/context.js'
 import { ms, percentile, type PacedRun } from '../harness/certify/paced.js'
-import { CheckFailure, defineCheck } from '../harness/certify/registry.js'
+import { check, type CheckDef, CheckFailure } from '../harness/certify/check.js'
 import { awaitArrivals, awaitReplica, catchUpBoundMs, describeWrite, pacedWrites, readThrough, replayWriteOrder, rpoOf, SiteRecorder, WriteLog, WriteSource, writeLags } from '../harness/certify/replica.js'
 import { firstDifference } from '../harness/certify/workloads.js'
 
@@ -75,7 +73,7 @@ async function diskBytes(vm: Vm, disk: string, model: Uint8Array): Promise<Uint8
   return bytes
 }
 
-defineCheck(
+const writeOrderCheck = check(
   { id: 'replication.write-order', title: 'The replica is at every instant a crash-consistent prefix (write-order fidelity)', required: true, classes: ['replication'] },
   async ctx => {
     const r = await oneVm(ctx)
@@ -107,7 +105,7 @@ defineCheck(
   },
 )
 
-defineCheck(
+const consistencyCheck = check(
   { id: 'replication.consistency', title: 'After quiesce the replica equals the disk', required: true, classes: ['replication'] },
   async ctx => {
     const r = await oneVm(ctx)
@@ -148,7 +146,7 @@ defineCheck(
   },
 )
 
-defineCheck(
+const rpoCheck = check(
   { id: 'replication.rpo', title: 'Under the standard replication load the replica lag p99 stays within rpoSeconds', required: true, classes: ['replication'] },
   async ctx => {
     const r = await oneVm(ctx)
@@ -218,7 +216,7 @@ function finite(v: number): number | null {
   return Number.isFinite(v) ? ms(v) : null
 }
 
-defineCheck(
+const targetOutageCheck = check(
   { id: 'replication.target-outage', title: 'The site is down 5 s then returns: no guest error, the replica catches up and is consistent', required: true, classes: ['replication'], timeoutMs: 180_000 },
   async ctx => {
     const r = await oneVm(ctx)
@@ -282,3 +280,6 @@ defineCheck(
     }
   },
 )
+
+/** The suite's checks, in catalogue order. */
+export const checks: readonly CheckDef[] = [writeOrderCheck, consistencyCheck, rpoCheck, targetOutageCheck]

@@ -1,50 +1,7 @@
 /**
- * The public check catalogue: every id a report lists, in catalogue order. Reports, CI gates and
- * listings key on these ids; a check the harness does not implement is still reported (errored).
+ * The public check catalogue: every id a report lists, in catalogue order, with its title — read
+ * off the one list of suites in `suites/index.ts`. Reports, CI gates and listings key on these ids.
  */
-export const CATALOGUE: readonly { readonly id: string; readonly title: string }[] = [
-  { id: 'package.descriptor', title: 'the descriptor validates against the schema; errors name fields' },
-  { id: 'package.integrity', title: 'every file\'s SHA-256 matches; no missing, extra or escaping files' },
-  { id: 'package.signature', title: 'the Ed25519 signature verifies; the key fingerprint is reported' },
-  { id: 'package.abi', title: 'the module loads, its abiVersion is supported and its fields equal the descriptor\'s' },
-  { id: 'package.class-open', title: 'the class is open to third parties' },
-  { id: 'package.policy-schema', title: 'policySchema is valid JSON Schema and the default policy validates' },
-  { id: 'ordering.chain-position', title: 'with the built-ins and reference filters of other classes on the disk, the filter sees I/O in the documented chain position, with encryption before and after it' },
-  { id: 'ordering.sequential-overwrite', title: 'dependent writes to overlapping blocks land in issue order: the disk equals the oracle' },
-  { id: 'ordering.read-after-write', title: 'a read issued after a write completed returns that write\'s bytes' },
-  { id: 'ordering.flush-durability', title: 'after a flush completes, every write completed before it survives a host crash' },
-  { id: 'ordering.completion', title: 'at queue depths 1 to 128 every I/O completes exactly once, within the I/O timeout' },
-  { id: 'integrity.roundtrip', title: 'seeded random workloads (512 B to 1 MiB, the last sector, unmaps) verify byte for byte' },
-  { id: 'integrity.guest-buffer', title: 'the filter never modifies a write\'s payload or a read buffer it does not complete' },
-  { id: 'integrity.class-contract', title: 'a non-transforming class leaves the disk byte-identical to the no-filter oracle and never replaces a payload' },
-  { id: 'isolation.no-cross-talk', title: 'two VMs with distinct data never see each other\'s bytes' },
-  { id: 'isolation.disk-fault', title: 'errors injected under VM A\'s filter reach A\'s guest as errors (never success, never a hang); VM B sees no error and its p99 latency stays within 2× its baseline' },
-  { id: 'isolation.target-fault', title: 'with VM A\'s disk\'s site down for ≥ 10 s, VM B (same host) sees no guest error and B\'s replica lag p99 stays ≤ max(1 s, 2× B\'s lag without the fault)' },
-  { id: 'isolation.vm-crash', title: 'VM A\'s worker dies mid-I/O: daemon and VM B carry on; A powers on again with a consistent disk' },
-  { id: 'exclusivity.host-conflict', title: 'a second filter of the same class is refused (either order) with `FilterClassConflict`, the host unchanged' },
-  { id: 'exclusivity.policy-conflict', title: 'a policy naming two filters of the filter\'s class is refused' },
-  { id: 'exclusivity.coexistence', title: 'with the built-ins and a reference filter of the other open class on one disk, data verifies' },
-  { id: 'lifecycle.install', title: 'install on a 3-host cluster from a path and from an http URL; query shows it on every host; maintenance and reboot flags honoured' },
-  { id: 'lifecycle.install-failure', title: 'unreachable URL, corrupt download and a host that cannot enter maintenance mode: issue per host, that host unchanged, the others installed; resolve retries' },
-  { id: 'lifecycle.upgrade', title: 'upgrade with disks open under I/O: no I/O lost, sidecars kept, data verifies' },
-  { id: 'lifecycle.uninstall-in-use', title: 'uninstall while a disk uses it fails with `FilterInUse` naming the disks' },
-  { id: 'lifecycle.uninstall-clean', title: 'after detach and uninstall: daemon stopped within 5 s, no timers or handles left, sidecars and files removed' },
-  { id: 'lifecycle.reboot', title: 'after a clean host restart the daemon restarts, disks reopen and the filter\'s state is back' },
-  { id: 'lifecycle.crash', title: 'host killed mid-workload (power cut: unflushed writes lost): every write completed before a completed flush is there after restart, the filter reopens, and a replication filter\'s replica equals the disk once quiesced' },
-  { id: 'lifecycle.attach-detach', title: '200 policy apply/remove cycles on a VM that stays powered on: memory (heap + external + array buffers, after GC) and live handles stay bounded' },
-  { id: 'events.snapshot', title: 'a snapshot under I/O yields a crash-consistent image' },
-  { id: 'events.stun', title: 'no I/O reaches the disk from the filter while the disk is stunned' },
-  { id: 'events.migration', title: 'the disk moves to another host: closes with `migrate`, reopens there with its sidecar, data verifies' },
-  { id: 'replication.write-order', title: 'the replica is at every instant a crash-consistent prefix (write-order fidelity), under dependent writes at queue depth 1 and overlapping writes at depth ≥ 8' },
-  { id: 'replication.consistency', title: 'after quiesce the replica equals the disk' },
-  { id: 'replication.rpo', title: 'under the standard replication load (4 KiB random writes, queue depth 8, paced at the profile\'s rate) with `rpoSeconds` = 2 (or the schema\'s minimum), the lag from a write\'s completion to the guest until the site\'s `write()` for it resolved has p99 ≤ `rpoSeconds`' },
-  { id: 'replication.target-outage', title: 'the site is down 5 s then returns: no guest error, the replica catches up and is consistent' },
-  { id: 'cache.coherence', title: 'overwrites, unmaps and flushes never let a stale read through' },
-  { id: 'cache.bounded', title: 'the VM worker\'s memory growth over the same workload without the filter (heap + external + array buffers, after GC) stays ≤ 1.25 × `cacheMiB` + 4 MiB (16 MiB assumed when the schema has no `cacheMiB`)' },
-  { id: 'cache.benefit', title: 'hot-set reads are faster with the filter than without' },
-  { id: 'nemesis.schedules', title: 'seeded schedules of lifecycle transitions taken under I/O — power-off, migration, host restart, host power cut (also right after a close), VM crash, site outage, stun, snapshot, detach/attach — on 2 hosts and 2–3 VMs: after every step each disk holds what its completed writes, flushes and crashes allow, and no read returns data older than the last completed write' },
-  { id: 'nemesis.replica', title: 'the same kind of schedules, judging the replica: every arrival leaves it a prefix of the write order, and once the site is up and the RPO has passed it equals the disk — also after a host power cut that followed a close' },
-  { id: 'performance.iops', title: 'at saturation (queue depth 32), each standard workload reaches ≥ 80% of the IOPS of the bundled reference filter of the same class, measured in the same run; the no-filter baseline and the overhead are reported beside it' },
-  { id: 'performance.latency', title: 'at the standard paced load (each workload at 2,000 IOPS per VM, 2 VMs), p99 latency ≤ the no-filter p99 + 50 µs + 20%' },
-  { id: 'performance.scaling', title: 'aggregate IOPS with 1, 2 and 4 VMs (the curve is reported)' },
-]
+import { CHECKS } from '../../suites/index.js'
+
+export const CATALOGUE: readonly { readonly id: string; readonly title: string }[] = CHECKS.map(d => ({ id: d.id, title: d.title }))

@@ -6,9 +6,7 @@
  *
  * Run as `node crash-child.js '<CrashChildArgs as JSON>'` with an IPC channel (child_process.fork).
  */
-import { Cluster } from '../framework/cluster.js'
-import { isIofError } from '../framework/errors.js'
-import { RecoverySite } from '../framework/site.js'
+import { Cluster, isIofError, RecoverySite } from '../framework/index.js'
 import { crashBatch, type CrashChildArgs, type CrashChildMessage } from './crash-workload.js'
 
 function send(m: CrashChildMessage): Promise<void> {

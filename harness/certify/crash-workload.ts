@@ -4,8 +4,7 @@
  * which batches completed and which flushes completed — can rebuild every payload afterwards
  * rather than receive them over the pipe.
  */
-import type { GuestIo } from '../framework/vm.js'
-import { Rng } from '../framework/rng.js'
+import { Rng, type GuestIo } from '../framework/index.js'
 
 /** The shape of the crash workload's batches. */
 export interface CrashShape {

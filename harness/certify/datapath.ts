@@ -5,13 +5,9 @@
  * image with the oracle. Every mismatch is a CheckFailure carrying the seed-reproducible I/O, the
  * offset and hex excerpts of the expected and found bytes.
  */
-import type { Cluster } from '../framework/cluster.js'
-import type { PolicyRule, StoragePolicy } from '../framework/policy.js'
-import type { Rng } from '../framework/rng.js'
-import type { DiskSnapshot, GuestIo, IoResult, Vm } from '../framework/vm.js'
-import type { FilterInfo } from '../framework/inspect.js'
+import type { Cluster, DiskSnapshot, FilterInfo, GuestIo, IoResult, PolicyRule, Rng, StoragePolicy, Vm } from '../framework/index.js'
 import type { CheckContext } from './context.js'
-import { CheckFailure } from './registry.js'
+import { CheckFailure } from './check.js'
 import { describeIo, expectOk, firstDifference, type Oracle, type WorkloadOptions } from './workloads.js'
 
 export const MiB = 1 << 20

@@ -2,10 +2,10 @@
  * Runs one check: applicability, skips with their reason, a time budget, classification of what
  * went wrong (the filter's fault is `failed`, the harness's is `errored`) and teardown.
  */
-import type { CheckResult } from '../../reports/document.js'
-import { isIofError } from '../framework/errors.js'
+import type { CheckResult } from '../../reports/index.js'
+import { isIofError } from '../framework/index.js'
 import { CheckContext, checkSeed, type RunOptions } from './context.js'
-import { appliesTo, CheckFailure, type CheckArtifacts, type CheckDef, type CheckOutcome } from './registry.js'
+import { appliesTo, CheckFailure, type CheckArtifacts, type CheckDef, type CheckOutcome } from './check.js'
 import type { SubjectData } from './subject.js'
 
 /** A check's result plus what it adds to the report. */

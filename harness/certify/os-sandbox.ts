@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { IofError } from '../framework/errors.js'
+import { BadInput } from '../framework/index.js'
 
 /** What the user asked for: `auto` uses bubblewrap when it works here, and says so when it does not. */
 export type SandboxMode = 'auto' | 'bwrap' | 'none'
@@ -54,13 +54,13 @@ export function probeBwrap(): { ok: true; version: string } | { ok: false; reaso
 /** Resolves the sandbox of a run, or refuses: `bwrap` asked for but unavailable, or `--certified` without one. */
 export function resolveSandbox(mode: SandboxMode, certified: boolean): SandboxInfo {
   if (mode === 'none') {
-    if (certified) throw new IofError('BadInput', '--certified needs a sandbox for vendor code; --sandbox none was given', {}, { exitCode: 2 })
+    if (certified) throw BadInput({ message: '--certified needs a sandbox for vendor code; --sandbox none was given' })
     return { kind: 'none', layers: INNER_LAYERS, reason: 'no OS sandbox was asked for (--sandbox none)' }
   }
   const p = probeBwrap()
   if (p.ok) return { kind: 'bwrap', version: p.version, layers: ['bubblewrap (namespaces: pid, net, ipc, uts, cgroup; read-only binds)', ...INNER_LAYERS] }
   if (mode === 'bwrap' || certified) {
-    throw new IofError('BadInput', `${certified ? '--certified needs a sandbox for vendor code' : '--sandbox bwrap was asked for'}, but none can be made here: ${p.reason}`, {}, { exitCode: 2 })
+    throw BadInput({ message: `${certified ? '--certified needs a sandbox for vendor code' : '--sandbox bwrap was asked for'}, but none can be made here: ${p.reason}` })
   }
   return { kind: 'none', layers: INNER_LAYERS, reason: p.reason }
 }

@@ -1,15 +1,8 @@
 /** Writes a run's report in the formats asked for; every JSON report is schema-checked first. */
 import { createPrivateKey } from 'node:crypto'
 import * as fs from 'node:fs'
-import * as path from 'node:path'
-import type { CertReport } from '../../reports/document.js'
-import { renderHtml } from '../../reports/html.js'
-import { renderJunit } from '../../reports/junit.js'
-import { withPerformanceFindings } from '../../reports/noise.js'
-import { signReport } from '../../reports/sign.js'
-import { validateReport } from '../../reports/validate.js'
-import { writeReport, writeTextAtomic } from '../../reports/write.js'
-import { IofError } from '../framework/errors.js'
+import { ReportInvalid, signReport, validateReport, withPerformanceFindings, writeReportFiles, type CertReport } from '../../reports/index.js'
+import { BadInput } from '../framework/index.js'
 
 export interface OutputOptions {
   /** JSON report path, or '-' for stdout. */
@@ -34,12 +27,8 @@ export async function writeOutputs(doc: CertReport, o: OutputOptions): Promise<C
     out = signReport(out, pem)
   }
   const v = validateReport(out)
-  if (!v.ok) throw new IofError('ReportInvalid', `the harness produced an invalid report (a harness bug): ${v.errors.join('; ')}`, {}, { exitCode: 3 })
-  for (const p of [o.json, o.html, o.junit]) if (p !== undefined && p !== '-') fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true })
-  if (o.json !== undefined) await writeReport(o.json, out)
-  const rendering = o.package !== undefined ? { package: o.package } : {}
-  if (o.html !== undefined) await writeTextAtomic(o.html, renderHtml(out, rendering))
-  if (o.junit !== undefined) await writeTextAtomic(o.junit, renderJunit(out, rendering))
+  if (!v.ok) throw ReportInvalid(v.errors, 'its outputs (a harness bug)')
+  await writeReportFiles(out, o)
   return out
 }
 
@@ -53,15 +42,15 @@ export function readSigningKey(file: string): string {
   try {
     pem = fs.readFileSync(file, 'utf8')
   } catch (e) {
-    throw new IofError('BadInput', `cannot read signing key ${file}: ${(e as Error).message}`, {}, { exitCode: 2 })
+    throw BadInput({ message: `cannot read signing key ${file}: ${(e as Error).message}` })
   }
   let type: string | undefined
   try {
     type = createPrivateKey(pem).asymmetricKeyType
   } catch (e) {
     const encrypted = (e as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE'
-    throw new IofError('BadInput', `signing key ${file} is ${encrypted ? 'an encrypted private key; give an unencrypted one' : 'not a PEM private key'}`, {}, { exitCode: 2 })
+    throw BadInput({ message: `signing key ${file} is ${encrypted ? 'an encrypted private key; give an unencrypted one' : 'not a PEM private key'}` })
   }
-  if (type !== 'ed25519') throw new IofError('BadInput', `signing key ${file} is a ${type ?? 'unknown'} key, not an Ed25519 private key`, {}, { exitCode: 2 })
+  if (type !== 'ed25519') throw BadInput({ message: `signing key ${file} is a ${type ?? 'unknown'} key, not an Ed25519 private key` })
   return pem
 }

@@ -5,8 +5,7 @@
  * with epoch-ms issue and completion times (`nowMs`), comparable with the recovery site's
  * arrival log and across threads.
  */
-import { nowMs } from '../framework/site.js'
-import type { GuestIo, IoResult, Vm } from '../framework/vm.js'
+import { nowMs, type GuestIo, type IoResult, type Vm } from '../framework/index.js'
 
 /** One guest I/O of a paced run and its times (epoch ms). */
 export interface TimedIo {

@@ -5,8 +5,7 @@
  * are the harness's own, never the subject's.
  */
 import type { ValidateFunction } from 'ajv'
-import { partValidator, REPORT_SCHEMA_ID } from '../../reports/validate.js'
-import type { BenchmarkResult, CheckResult, ReplicaLagPoint, ScalingPoint } from '../../reports/document.js'
+import { partValidator, REPORT_SCHEMA_ID, type BenchmarkResult, type CheckResult, type ReplicaLagPoint, type ScalingPoint } from '../../reports/index.js'
 
 /** What the harness sends the subject on its stdin: a certify run's checks, or a bench run. */
 export type SubjectTask = CertifyTask | BenchTask

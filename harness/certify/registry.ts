@@ -1,95 +1,18 @@
 /**
- * The check registry: `defineCheck({ id, title, required, classes }, run)`, one file per suite in
- * `suites/`. The catalogue's ids are a public contract (reports, CI gates and listings key on them).
+ * The bundled checks looked up by id: a view of the one list in `suites/index.ts`, kept for the
+ * callers that ask by id. What a check is made of lives in `check.ts` (re-exported here).
  */
-import type { FilterClass } from '../sdk/index.js'
-import type { CheckContext } from './context.js'
+import { CHECKS } from '../../suites/index.js'
+import type { CheckDef } from './check.js'
 
-/** Whether a check counts for `ready`: always, never, or only in some runs. */
-export type Requirement = boolean | 'when-upgrade-from' | 'when-signed-level'
+export * from './check.js'
 
-/** A check's public description. */
-export interface CheckMeta {
-  /** Stable id, `suite.name`. */
-  readonly id: string
-  readonly title: string
-  readonly required: Requirement
-  /** Classes it applies to; `all` for every certifiable class. */
-  readonly classes: readonly FilterClass[] | 'all'
-  /** Budget for one run of the check (ms); past it the check fails as a hang. */
-  readonly timeoutMs?: number
-  /** Needs the filter installed (skipped when the package is refused). Default true. */
-  readonly needsInstall?: boolean
-  /** Runs alone, after the others, with nothing competing for the CPUs (benchmarks). */
-  readonly exclusive?: boolean
-}
-
-/**
- * What a check returns. Failures carry evidence a vendor can act on. A performance check whose
- * interval still straddled its bound when its sampling budget was spent passes with `marginal`.
- */
-export type CheckOutcome =
-  | { readonly status: 'passed'; readonly message?: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts; readonly marginal?: boolean }
-  | { readonly status: 'failed'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly artifacts?: CheckArtifacts; readonly cause?: string }
-  | { readonly status: 'skipped'; readonly message: string; readonly evidence?: Record<string, unknown> }
-  | { readonly status: 'errored'; readonly message: string; readonly evidence?: Record<string, unknown>; readonly cause?: string }
-
-/** Figures a check contributes to the report beside its result. */
-export interface CheckArtifacts {
-  readonly benchmarks?: import('../../reports/document.js').BenchmarkResult[]
-  readonly replicaLag?: import('../../reports/document.js').ReplicaLagPoint[]
-  readonly scaling?: import('../../reports/document.js').ScalingPoint[]
-}
-
-export type CheckRun = (ctx: CheckContext) => Promise<CheckOutcome>
-
-export interface CheckDef extends CheckMeta {
-  readonly suite: string
-  readonly run: CheckRun
-}
-
-/** A violation found by a check: thrown from helpers, turned into a `failed` outcome. */
-export class CheckFailure extends Error {
-  /** What the check's observations point to, when it can tell (the report's `cause`). */
-  readonly likelyCause: string | undefined
-
-  constructor(message: string, readonly evidence: Record<string, unknown> = {}, likelyCause?: string) {
-    super(message)
-    this.name = 'CheckFailure'
-    this.likelyCause = likelyCause
-  }
-}
-
-/** The catalogue, in a stable order: every suite file calls defineCheck at import. */
-export class Registry {
-  private readonly checks = new Map<string, CheckDef>()
-
-  define(meta: CheckMeta, run: CheckRun): CheckDef {
-    if (!/^[a-z]+\.[a-z-]+$/.test(meta.id)) throw new Error(`check id ${meta.id} is not of the form suite.name`)
-    if (this.checks.has(meta.id)) throw new Error(`check ${meta.id} is defined twice`)
-    const def: CheckDef = Object.freeze({ ...meta, suite: meta.id.split('.')[0]!, run })
-    this.checks.set(meta.id, def)
-    return def
-  }
-
+/** The bundled checks, in catalogue order. */
+export const registry = {
   get(id: string): CheckDef | undefined {
-    return this.checks.get(id)
-  }
-
+    return CHECKS.find(d => d.id === id)
+  },
   all(): CheckDef[] {
-    return [...this.checks.values()]
-  }
-}
-
-/** The registry the bundled suites register into. */
-export const registry = new Registry()
-
-/** Registers a check in the bundled catalogue. */
-export function defineCheck(meta: CheckMeta, run: CheckRun): CheckDef {
-  return registry.define(meta, run)
-}
-
-/** Does the check apply to a filter of this class? */
-export function appliesTo(def: CheckMeta, cls: FilterClass): boolean {
-  return def.classes === 'all' || def.classes.includes(cls)
+    return [...CHECKS]
+  },
 }

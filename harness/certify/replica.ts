@@ -12,12 +12,9 @@
  * that share a sector the one issued later was issued after the other completed: a write's
  * sequence number (its issue order) then orders the writes of every sector.
  */
-import type { PolicyRule } from '../framework/policy.js'
-import type { Rng } from '../framework/rng.js'
-import { hashBytes, nowMs, type Arrival, type RecoverySite } from '../framework/site.js'
-import type { GuestIo, Vm } from '../framework/vm.js'
+import { hashBytes, nowMs, type Arrival, type GuestIo, type PolicyRule, type RecoverySite, type Rng, type Vm } from '../framework/index.js'
 import { pacedLoad, type PacedOptions, type PacedRun } from './paced.js'
-import { CheckFailure } from './registry.js'
+import { CheckFailure } from './check.js'
 import { firstDifference } from './workloads.js'
 
 const SECTOR = 512

@@ -5,21 +5,16 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import { Piscina } from 'piscina'
-import type { BenchmarkResult, CertReport, CheckResult, ReplicaLagPoint, ScalingPoint } from '../../reports/document.js'
-import { SCHEMA_VERSION } from '../../reports/document.js'
-import { computeVerdict, countChecks } from '../../reports/verdict.js'
-import { profileThresholds, PROFILES } from '../../reports/profiles.js'
-import { Cluster } from '../framework/cluster.js'
-import { IofError } from '../framework/errors.js'
-import type { FilterInfo } from '../framework/inspect.js'
+import {
+  computeVerdict, countChecks, PROFILES, profileThresholds, SCHEMA_VERSION, type BenchmarkResult, type CertReport, type CheckResult, type ReplicaLagPoint, type ScalingPoint,
+} from '../../reports/index.js'
+import { BadInput, Cluster, type FilterInfo, type IofError } from '../framework/index.js'
 import { defaultWorkDir, type RunOptions } from './context.js'
 import { DEFAULT_TIMEOUT_MS, executeCheck, isRequired, type ExecutedCheck } from './execute.js'
 import { resolveSandbox, type SandboxInfo, type SandboxMode } from './os-sandbox.js'
 import { supervise } from './supervisor.js'
-import { registry, type CheckDef } from './registry.js'
+import type { CheckDef } from './check.js'
 import { prepareSubject, referenceEntry, type ReferenceName, type SubjectData } from './subject.js'
-import { loadSuites } from './suites.js'
-import { CATALOGUE } from './catalogue.js'
 import { TOOL_NAME, TOOL_VERSION } from './version.js'
 
 /** Options of `iofcert certify`, resolved once. */
@@ -52,7 +47,7 @@ export interface CertifyOptions {
 const TEARDOWN_GRACE_MS = 30_000
 
 function bad(message: string): IofError {
-  return new IofError('BadInput', message, {}, { exitCode: 2 })
+  return BadInput({ message })
 }
 
 /** Parses `i/n` (1-based). */
@@ -65,27 +60,11 @@ export function parseShard(s: string): { index: number; count: number } {
 }
 
 /**
- * The checks of the whole catalogue, in catalogue order. An id of the public catalogue that no
- * suite implements is still run — as an `errored` check — so every report lists the full catalogue
- * and such a run can never be `ready`.
+ * The checks of the whole catalogue, in catalogue order: the one list of `suites/index.ts`,
+ * loaded on first use (the suites are not loaded by commands that run no check).
  */
 export async function catalogue(): Promise<CheckDef[]> {
-  await loadSuites()
-  const defs = CATALOGUE.map(({ id, title }) => registry.get(id) ?? notImplemented(id, title))
-  const extra = registry.all().filter(d => !CATALOGUE.some(c => c.id === d.id))
-  return [...defs, ...extra]
-}
-
-function notImplemented(id: string, title: string): CheckDef {
-  return {
-    id,
-    suite: id.split('.')[0]!,
-    title: title.charAt(0).toUpperCase() + title.slice(1),
-    required: true,
-    classes: 'all',
-    needsInstall: false,
-    run: async () => ({ status: 'errored', message: 'not implemented in this version of the harness' }),
-  }
+  return [...(await import('../../suites/index.js')).CHECKS]
 }
 
 /** A stable split: the k-th check of the full catalogue (sorted by id) goes to shard k mod n. */

@@ -7,10 +7,8 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
-import { loadJobs, type BenchOptions } from '../bench/run.js'
-import type { FioJsonDocument } from '../bench/fio-json.js'
-import type { ProfileEntry } from '../bench/profile.js'
-import { IofError } from '../framework/errors.js'
+import { loadJobs, type BenchOptions, type FioJsonDocument, type ProfileEntry } from '../bench/index.js'
+import { PackageUnreadable } from '../framework/index.js'
 import { resolveSandbox, type SandboxInfo, type SandboxMode } from './os-sandbox.js'
 import { benchInSubject } from './supervisor.js'
 
@@ -23,7 +21,7 @@ export async function benchSandboxed(
   mode: SandboxMode,
   onNoSandbox: (s: SandboxInfo) => void,
 ): Promise<{ doc: FioJsonDocument; profile: ProfileEntry[] | null }> {
-  if (!fs.existsSync(pkg)) throw new IofError('PackageUnreadable', `cannot read package ${pkg}: no such file or directory`, {}, { exitCode: 2 })
+  if (!fs.existsSync(pkg)) throw PackageUnreadable({ source: pkg, reason: 'no such file or directory' })
   const jobs = loadJobs(o)
   const sandbox = resolveSandbox(mode, false)
   if (sandbox.kind === 'none') onNoSandbox(sandbox)

@@ -7,14 +7,12 @@
 import * as fs from 'node:fs'
 import * as v8 from 'node:v8'
 import type { BenchTask, SubjectMessage, SubjectTask } from './protocol.js'
-import { runBench } from '../bench/run.js'
-import { BenchError } from '../bench/errors.js'
-import type { JobSpec } from '../bench/jobfile.js'
-import { isIofError } from '../framework/errors.js'
+import { BenchError, runBench, type JobSpec } from '../bench/index.js'
+import { isIofError } from '../framework/index.js'
 import { catalogue, loadReferences, runChecks } from './runner.js'
 import { defaultWorkDir, type RunOptions } from './context.js'
 import { prepareSubject } from './subject.js'
-import { profileThresholds } from '../../reports/profiles.js'
+import { profileThresholds } from '../../reports/index.js'
 
 const CHANNEL = 3
 const pause = new Int32Array(new SharedArrayBuffer(4))

@@ -10,9 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createRequire } from 'node:module'
 import type { FilterClass } from '../sdk/index.js'
 import { FILTER_ABI_VERSION } from '../sdk/index.js'
-import { IofError } from '../framework/errors.js'
-import { inspectModule, type FilterInfo, type ModuleShape } from '../framework/inspect.js'
-import { OPEN_CLASSES } from '../framework/cluster.js'
+import { inspectModule, OPEN_CLASSES, PackageUnreadable, type FilterInfo, type IofError, type ModuleShape } from '../framework/index.js'
 import { canonicalJson, openPackage, verifyPackage, type OpenedPackage } from '../framework/package/index.js'
 
 const require = createRequire(import.meta.url)
@@ -74,13 +72,13 @@ const OK: StepVerdict = Object.freeze({ ok: true })
 
 /** Opens, verifies and inspects a package. Unreadable input is an IofError with exit code 2. */
 export async function prepareSubject(source: string, workDir: string, o: { inspect?: boolean } = {}): Promise<SubjectData> {
-  if (!fs.existsSync(source)) throw new IofError('PackageUnreadable', `cannot read package ${source}: no such file or directory`, {}, { exitCode: 2 })
+  if (!fs.existsSync(source)) throw PackageUnreadable({ source, reason: 'no such file or directory' })
   let opened: OpenedPackage
   try {
     opened = await openPackage(source, { workDir })
   } catch (e) {
     const err = e as IofError
-    throw new IofError('PackageUnreadable', `cannot read package ${source}: ${err.message}`, {}, { exitCode: 2, cause: e })
+    throw PackageUnreadable({ source, reason: err.message }, e)
   }
   const d = (opened.descriptor ?? {}) as Record<string, unknown>
   const packageSha256 = opened.sha256 ?? createHash('sha256').update(canonicalJson(d)).digest('hex')

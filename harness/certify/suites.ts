@@ -1,6 +1,6 @@
-/** Loads the bundled suites (each file registers its checks at import), in catalogue order. */
-const SUITES = ['package', 'ordering', 'integrity', 'isolation', 'exclusivity', 'lifecycle', 'events', 'replication', 'cache', 'nemesis', 'performance'] as const
+import type { CheckDef } from './check.js'
 
-export async function loadSuites(): Promise<void> {
-  for (const s of SUITES) await import(`../../suites/${s}.js`)
+/** The bundled checks in catalogue order (the list in `suites/index.ts`, loaded on first use). */
+export async function loadSuites(): Promise<readonly CheckDef[]> {
+  return (await import('../../suites/index.js')).CHECKS
 }

@@ -7,12 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { CheckResult } from '../../reports/document.js'
+import type { CheckResult } from '../../reports/index.js'
 import { MAX_LINE_BYTES, parseMessage, type CertifyTask, type SubjectMessage, type SubjectTask } from './protocol.js'
 import { subjectCommand, type SandboxInfo } from './os-sandbox.js'
 import type { ExecutedCheck } from './execute.js'
-import type { CheckDef } from './registry.js'
-import { IofError } from '../framework/errors.js'
+import type { CheckDef } from './check.js'
+import { benchErrorFrom, BenchFailed, SubjectFailed } from '../bench/index.js'
 
 export interface SuperviseOptions {
   readonly sandbox: SandboxInfo
@@ -228,9 +228,9 @@ export async function benchInSubject(o: {
         return undefined
       },
     })
-    if (ending.kind === 'fatal') throw new IofError(ending.code ?? 'BenchFailed', ending.message.split('\n')[0]!, {}, { exitCode: ending.exitCode ?? 3 })
+    if (ending.kind === 'fatal') throw benchErrorFrom({ ...ending, message: ending.message.split('\n')[0]! }, BenchFailed({ reason: ending.message.split('\n')[0]! }))
     if (ending.kind !== 'end' || result === undefined) {
-      throw new IofError('SubjectFailed', `the sandboxed bench ${ending.kind === 'end' ? 'ended without a result' : describe(ending)}${lastWords(stderr)}`, {}, { exitCode: 1 })
+      throw SubjectFailed({ reason: `${ending.kind === 'end' ? 'ended without a result' : describe(ending)}${lastWords(stderr)}` })
     }
     return result
   } finally {

@@ -4,9 +4,8 @@
  * writes and unmaps: such a read must return, sector by sector, either the old or the new bytes.
  * Everything is re-read afterwards. A mismatch is a CheckFailure with the evidence a vendor needs.
  */
-import type { Vm, GuestIo, IoResult } from '../framework/vm.js'
-import type { Rng } from '../framework/rng.js'
-import { CheckFailure } from './registry.js'
+import type { GuestIo, IoResult, Rng, Vm } from '../framework/index.js'
+import { CheckFailure } from './check.js'
 
 /** A byte-exact model of what the disk must hold. */
 export class Oracle {

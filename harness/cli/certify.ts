@@ -1,11 +1,11 @@
 /** `iofcert certify`: flags → options → certify() → reports; exit 0 ready, 1 not ready. */
 import type { Command } from 'commander'
-import { renderConsole } from '../../reports/console.js'
+import { renderConsole, type CheckResult } from '../../reports/index.js'
 import { certify, parseShard } from '../certify/runner.js'
 import { readSigningKey, writeOutputs } from '../certify/output.js'
-import { IofError } from '../framework/errors.js'
+import { BadInput, IofError } from '../framework/index.js'
+import { exitCodeOf } from './exit-codes.js'
 import type { SandboxMode } from '../certify/os-sandbox.js'
-import type { CheckResult } from '../../reports/document.js'
 
 interface CertifyFlags {
   upgradeFrom?: string
@@ -28,19 +28,19 @@ interface CertifyFlags {
 
 function seconds(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new IofError('BadInput', `${name} must be a positive number of seconds, got "${v}"`, {}, { exitCode: 2 })
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw BadInput({ message: `${name} must be a positive number of seconds, got "${v}"` })
   return Number(v)
 }
 
 function sandboxMode(v: string | undefined): SandboxMode | undefined {
   if (v === undefined) return undefined
-  if (v !== 'auto' && v !== 'bwrap' && v !== 'none') throw new IofError('BadInput', `--sandbox must be auto, bwrap or none, got "${v}"`, {}, { exitCode: 2 })
+  if (v !== 'auto' && v !== 'bwrap' && v !== 'none') throw BadInput({ message: `--sandbox must be auto, bwrap or none, got "${v}"` })
   return v
 }
 
 function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined
-  if (!/^\d+$/.test(v)) throw new IofError('BadInput', `${name} must be a non-negative integer, got "${v}"`, {}, { exitCode: 2 })
+  if (!/^\d+$/.test(v)) throw BadInput({ message: `${name} must be a non-negative integer, got "${v}"` })
   return Number(v)
 }
 
@@ -105,11 +105,11 @@ export function registerCertifyCommand(program: Command): void {
       } catch (e) {
         if (e instanceof IofError) {
           process.stderr.write(`iofcert certify: ${e.message}\n`)
-          process.exitCode = e.exitCode === 1 ? 3 : e.exitCode
+          process.exitCode = exitCodeOf(e, 'certify')
           return
         }
         process.stderr.write(`iofcert certify: harness fault: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
-        process.exitCode = 3
+        process.exitCode = exitCodeOf(e, 'certify')
       }
     })
 }

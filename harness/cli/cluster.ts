@@ -12,12 +12,12 @@
  */
 import { Argument, InvalidArgumentError, type Command } from 'commander'
 import Table from 'cli-table3'
-import { IofError } from '../framework/errors.js'
-import type { FilterQueryResult, HostIssue, HostOutcome, LifecycleOptions, OperationResult } from '../framework/lifecycle.js'
+import { BadInput, IofError } from '../framework/index.js'
+import { exitCodeOf } from './exit-codes.js'
 import {
   addDisks, createVm, deleteVm, initCluster, makePolicy, parseAcceptanceLevel, parseDiskSpec, readTrustedKey, removeDisks, setAcceptanceLevel, trustKey,
-  withClusterSession, type ClusterSession, type SessionMode,
-} from '../framework/lifecycle/session.js'
+  withClusterSession, type ClusterSession, type FilterQueryResult, type HostIssue, type HostOutcome, type LifecycleOptions, type OperationResult, type SessionMode,
+} from '../framework/lifecycle/index.js'
 
 /** What a command prints and how it exits. */
 interface Output {
@@ -31,9 +31,6 @@ interface CommonOpts {
   timeoutMs?: number
   autoMaintenance?: boolean
 }
-
-/** Errors of the framework that mean the user named something that is not there, or typed it wrong. */
-const BAD_INPUT_CODES = new Set(['HostNotFound', 'VmNotFound', 'DiskNotFound', 'PolicyNotFound', 'VmExists', 'HostExists', 'DiskExists', 'PolicyInvalid', 'DiskCapacityInvalid', 'BadHostName'])
 
 const HELP_AFTER = `
 Each command opens the cluster in <dir>, does one thing and shuts the cluster down. Between
@@ -291,7 +288,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(guard(async (dir: string, action: 'create' | 'apply' | 'clear', args: string[], o: CommonOpts & { rule?: string[]; allowCleartext?: boolean }) => {
       const want = { create: 1, apply: 3, clear: 2 }[action]
-      if (args.length !== want) throw new IofError('BadInput', `policy ${action} takes ${want === 1 ? '<name>' : want === 3 ? '<name> <vm> <disk>' : '<vm> <disk>'}`, {}, { exitCode: 2 })
+      if (args.length !== want) throw BadInput({ message: `policy ${action} takes ${want === 1 ? '<name>' : want === 3 ? '<name> <vm> <disk>' : '<vm> <disk>'}` })
       if (action === 'create') {
         const policy = makePolicy(args[0]!, o.rule ?? [], o.allowCleartext === true)
         return session(dir, o, async s => ok(s.cluster.createPolicy(policy), `policy ${policy.name}: ${policy.rules.map(r => r.filter).join(', ')}`))
@@ -367,7 +364,7 @@ function guard<A extends unknown[]>(action: (...args: A) => Promise<Output>): (.
       process.exitCode = out.exitCode
     } catch (err) {
       if (!(err instanceof IofError)) throw err
-      const exitCode = err.exitCode === 2 || BAD_INPUT_CODES.has(err.code) ? 2 : 1
+      const exitCode = exitCodeOf(err, 'cluster')
       process.stderr.write(`iofcert cluster ${cmd.name()}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`)
       if (json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details } }, null, 2)}\n`)
       process.exitCode = exitCode

@@ -1,6 +1,6 @@
 /** `iofcert demo`: the framework tour. */
 import type { Command } from 'commander'
-import { runDemo } from '../framework/demo.js'
+import { runDemo } from '../framework/index.js'
 
 export function registerDemoCommand(program: Command): void {
   program

@@ -1,6 +1,7 @@
 /** `iofcert init <dir>`: flags → options → scaffold(). */
 import type { Command } from 'commander'
-import { IofError } from '../framework/errors.js'
+import { BadInput, IofError } from '../framework/index.js'
+import { exitCodeOf } from './exit-codes.js'
 import { scaffold } from '../scaffold/index.js'
 
 interface InitFlags {
@@ -23,7 +24,7 @@ export function registerInitCommand(program: Command): void {
     .option('--iofcert <spec>', 'the npm spec the project depends on iofcert by (default: this iofcert, packed into <dir>/vendor/)')
     .action(async (dir: string, f: InitFlags) => {
       try {
-        if (f.shards !== undefined && !/^\d+$/.test(f.shards)) throw new IofError('BadInput', `--shards must be an integer from 1 to 64, got "${f.shards}"`, {}, { exitCode: 2 })
+        if (f.shards !== undefined && !/^\d+$/.test(f.shards)) throw BadInput({ message: `--shards must be an integer from 1 to 64, got "${f.shards}"` })
         const made = await scaffold(dir, {
           ...(f.name !== undefined ? { name: f.name } : {}),
           ...(f.vendor !== undefined ? { vendor: f.vendor } : {}),
@@ -35,11 +36,11 @@ export function registerInitCommand(program: Command): void {
       } catch (e) {
         if (e instanceof IofError) {
           process.stderr.write(`iofcert init: ${e.message}\n`)
-          process.exitCode = e.exitCode === 1 ? 1 : 2
+          process.exitCode = exitCodeOf(e, 'init')
           return
         }
         process.stderr.write(`iofcert init: internal error: ${e instanceof Error ? e.message : String(e)}\n`)
-        process.exitCode = 3
+        process.exitCode = exitCodeOf(e, 'init')
       }
     })
 }

@@ -2,7 +2,8 @@
  * `iofcert package` and `iofcert keygen`: flags → options → library call.
  */
 import type { Command } from 'commander'
-import { IofError } from '../framework/errors.js'
+import { IofError } from '../framework/index.js'
+import { exitCodeOf } from './exit-codes.js'
 import { PACKAGE_REFUSED, buildPackage, describeSize, filterId, fingerprint, generateKeyPair, readPrivateKey } from '../framework/package/index.js'
 
 /** Adds the `package` and `keygen` commands to `program`. */
@@ -48,12 +49,11 @@ async function reportErrors(cmd: Command, run: () => Promise<void>): Promise<voi
   try {
     await run()
   } catch (err) {
-    if (err instanceof IofError && err.code === PACKAGE_REFUSED) {
-      // a rule refused the package, not its usage: no hint about --help
-      cmd.showHelpAfterError(false).error(`iofcert ${cmd.name()}: ${err.message}`, { exitCode: 1, code: err.code })
-    }
-    if (err instanceof IofError) cmd.error(`iofcert ${cmd.name()}: ${err.message}`, { exitCode: 2, code: err.code })
-    cmd.error(`iofcert ${cmd.name()}: internal error: ${err instanceof Error ? err.message : String(err)}`, { exitCode: 3, code: 'iofcert.internal' })
+    const exitCode = exitCodeOf(err, 'package')
+    // a rule refused the package, not its usage: no hint about --help
+    if (err instanceof IofError && err.code === PACKAGE_REFUSED) cmd.showHelpAfterError(false)
+    if (err instanceof IofError) cmd.error(`iofcert ${cmd.name()}: ${err.message}`, { exitCode, code: err.code })
+    cmd.error(`iofcert ${cmd.name()}: internal error: ${err instanceof Error ? err.message : String(err)}`, { exitCode, code: 'iofcert.internal' })
   }
 }
 

@@ -11,22 +11,17 @@
  * - 2: bad input — an unreadable or invalid input file, key or trust file, or (`report sign`) a
  *   report that is not consistent, so its signature would not verify — with one line on stderr;
  * - 3: a report the harness would write is invalid (a harness fault; nothing is written).
- * Errors of the reports module (`ReportError`, which carries `code` and `exitCode`) become
- * that one line and exit code; any other error is rethrown for the top-level handler.
+ * Errors of the reports module's catalogue (reports/errors.ts) become that one line and the exit
+ * code of their kind (harness/cli/exit-codes.ts); any other error is rethrown for the top-level handler.
  */
 import { readFile } from 'node:fs/promises'
 import { createPrivateKey } from 'node:crypto'
 import type { Command } from 'commander'
-import { isReportError, KeyUnreadable, ReportError } from '../../reports/errors.js'
-import { renderHtml } from '../../reports/html.js'
-import { renderJunit } from '../../reports/junit.js'
-import { mergeReports } from '../../reports/merge.js'
-import { publish } from '../../reports/publish.js'
-import { signReport, verificationParts } from '../../reports/sign.js'
-import { assessReport, assessmentReasons, readTrustFile } from '../../reports/trust.js'
-import type { CertReport } from '../../reports/document.js'
-import { countChecks, describeNarrowing, runNarrowing } from '../../reports/verdict.js'
-import { readJsonFile, readPublicKeyFile, readReport, writeReport, writeTextAtomic } from '../../reports/write.js'
+import {
+  assessmentReasons, assessReport, countChecks, describeNarrowing, isReportError, KeyUnreadable, mergeReports, publish, readJsonFile, readPublicKeyFile,
+  readReport, readTrustFile, ReportInconsistent, runNarrowing, signReport, verificationParts, writeReportFiles, type CertReport,
+} from '../../reports/index.js'
+import { exitCodeOf } from './exit-codes.js'
 
 /** Adds `report merge|html|junit|sign`, `publish` and `verify` to the program. */
 export function registerReportCommands(program: Command): void {
@@ -39,7 +34,7 @@ export function registerReportCommands(program: Command): void {
     .requiredOption('--out <file>', 'merged report file, or - for stdout')
     .action(guard(async (files: string[], opts: { out: string }) => {
       const merged = mergeReports(await Promise.all(files.map(readReport)))
-      await writeReport(opts.out, merged)
+      await writeReportFiles(merged, { json: opts.out })
       const c = countChecks(merged.checks)
       process.stderr.write(`merged ${files.length} reports: ${merged.verdict} (${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${c.errored} errored)\n`)
       return merged.verdict === 'ready' ? 0 : 1
@@ -51,7 +46,7 @@ export function registerReportCommands(program: Command): void {
     .argument('<report.json>', 'report file')
     .requiredOption('--out <file>', 'HTML file, or - for stdout')
     .action(guard(async (file: string, opts: { out: string }) => {
-      await writeTextAtomic(opts.out, renderHtml(await readReport(file)))
+      await writeReportFiles(await readReport(file), { html: opts.out })
       return 0
     }))
 
@@ -61,7 +56,7 @@ export function registerReportCommands(program: Command): void {
     .argument('<report.json>', 'report file')
     .requiredOption('--out <file>', 'XML file, or - for stdout')
     .action(guard(async (file: string, opts: { out: string }) => {
-      await writeTextAtomic(opts.out, renderJunit(await readReport(file)))
+      await writeReportFiles(await readReport(file), { junit: opts.out })
       return 0
     }))
 
@@ -76,13 +71,13 @@ export function registerReportCommands(program: Command): void {
       // a report whose verdict, counts or thresholds do not follow from its checks would be signed but never verify
       const inconsistent = verificationParts(doc).consistency
       if (inconsistent.length > 0) {
-        throw new ReportError('ReportInconsistent', `refusing to sign ${file}: its signature would never verify: ${inconsistent.join('; ')}`, { file, reasons: inconsistent }, 2)
+        throw ReportInconsistent({ file, reasons: inconsistent })
       }
       const pem = await readPrivateKeyFile(opts.key)
       const old = doc.signature
       const signed = signReport(doc, pem)
       const out = opts.out ?? file
-      await writeReport(out, signed)
+      await writeReportFiles(signed, { json: out })
       const fp = signed.signature!.keyFingerprint
       const replaced = old === undefined ? '' : old.keyFingerprint === fp ? ' (replacing its earlier signature by the same key)' : ` (replacing its earlier signature by key ${old.keyFingerprint})`
       process.stderr.write(`signed ${file} with key ${fp}${replaced}${out === file ? '' : `; wrote ${out === '-' ? 'stdout' : out}`}\n`)
@@ -166,7 +161,7 @@ function guard<A extends unknown[]>(action: (...args: A) => Promise<number>): (.
     } catch (err) {
       if (!isReportError(err)) throw err
       process.stderr.write(`iofcert: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`)
-      process.exitCode = err.exitCode
+      process.exitCode = exitCodeOf(err, 'report')
     }
   }
 }

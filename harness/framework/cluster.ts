@@ -7,8 +7,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { FILTER_ABI_VERSION, type FilterClass } from '../sdk/index.js'
-import { HostExists, HostNotFound, IofError, isIofError, PolicyInvalid, PolicyNotFound, StateFileInvalid, VmNotFound } from './errors.js'
-import { Host, type AcceptanceLevel } from './host.js'
+import { AbiVersionMismatch, BadHostName, BadOption, ClassNotOpen, ClusterNotFound, HostExists, HostNotFound, IofError, isIofError, ModuleInvalid, PolicyInvalid, PolicyNotFound, StateFileInvalid, VmNotFound } from './errors.js'
+import { Host, type AcceptanceLevel, type HostServices } from './host.js'
 import { inspectModule, type FilterInfo } from './inspect.js'
 import { readStateFile, StateShape, writeJsonAtomic } from './persist.js'
 import { PolicyValidator, type StoragePolicy } from './policy.js'
@@ -117,7 +117,7 @@ function readClusterState(file: string): ClusterState {
   return { hosts, policies, options }
 }
 
-export class Cluster {
+export class Cluster implements HostServices {
   readonly hosts = new Map<string, Host>()
   readonly policies = new Map<string, StoragePolicy>()
   readonly sites = new Map<string, RecoverySite>()
@@ -148,8 +148,8 @@ export class Cluster {
       daemonStopMs: o.daemonStopMs ?? 5000,
       tempDir: o.tempDir ?? tempDir,
     })
-    if (!(options.ioTimeoutMs > 0)) throw new IofError('BadOption', `ioTimeoutMs must be positive, got ${options.ioTimeoutMs}`, {}, { exitCode: 2 })
-    if (options.classExclusivity !== 'host' && options.classExclusivity !== 'disk') throw new IofError('BadOption', `classExclusivity must be 'host' or 'disk'`, {}, { exitCode: 2 })
+    if (!(options.ioTimeoutMs > 0)) throw BadOption({ option: 'ioTimeoutMs', reason: `must be positive, got ${options.ioTimeoutMs}` })
+    if (options.classExclusivity !== 'host' && options.classExclusivity !== 'disk') throw BadOption({ option: 'classExclusivity', reason: `must be 'host' or 'disk'` })
     const c = new Cluster(options)
     c.save()
     return c
@@ -165,7 +165,7 @@ export class Cluster {
     try {
       st = readClusterState(file)
     } catch (err) {
-      if (isIofError(err, 'StateFileMissing')) throw new IofError('ClusterNotFound', `no cluster in ${dir} (cluster.json missing)`, {}, { exitCode: 2, cause: err })
+      if (isIofError(err, 'StateFileMissing')) throw ClusterNotFound({ dir, hint: 'cluster.json missing' }, err)
       throw err
     }
     const c = new Cluster(Object.freeze({ ...st.options, ...overrides, dir, tempDir: false }))
@@ -217,7 +217,7 @@ export class Cluster {
   // ---- hosts ----
 
   async addHost(name: string, o: { acceptanceLevel?: AcceptanceLevel; trustedKeys?: string[] } = {}): Promise<Host> {
-    if (!HOST_NAME.test(name)) throw new IofError('BadHostName', `host name "${name}" must be letters, digits, . _ -`, {}, { exitCode: 2 })
+    if (!HOST_NAME.test(name)) throw BadHostName({ host: name })
     if (this.hosts.has(name) || this.unreadable.has(name)) throw HostExists({ host: name })
     const h = new Host(name, this, path.join(this.options.dir, 'hosts', name))
     // what a host of that name left when it could not join or leave to the end is no state of this one
@@ -268,10 +268,10 @@ export class Cluster {
   async describeModule(entry: string): Promise<FilterInfo> {
     const url = entry.startsWith('file:') ? entry : pathToFileURL(path.resolve(entry)).href
     const s = await inspectModule(url)
-    if (s.abiVersion !== FILTER_ABI_VERSION) throw new IofError('AbiVersionMismatch', `filter ABI version ${String(s.abiVersion)} is not supported: this framework implements version ${FILTER_ABI_VERSION}`)
-    for (const k of ['name', 'vendor', 'version'] as const) if (typeof s[k] !== 'string') throw new IofError('ModuleInvalid', `the module's ${k} must be a string`)
-    if (!ALL_CLASSES.includes(s.class as FilterClass)) throw new IofError('ModuleInvalid', `unknown filter class ${String(s.class)}`)
-    if (!s.hasOpen) throw new IofError('ModuleInvalid', 'the module has no open() function')
+    if (s.abiVersion !== FILTER_ABI_VERSION) throw AbiVersionMismatch({ source: entry, found: s.abiVersion, supported: [FILTER_ABI_VERSION] })
+    for (const k of ['name', 'vendor', 'version'] as const) if (typeof s[k] !== 'string') throw ModuleInvalid({ entry, reason: `its ${k} must be a string` })
+    if (!ALL_CLASSES.includes(s.class as FilterClass)) throw ModuleInvalid({ entry, reason: `unknown filter class ${String(s.class)}` })
+    if (!s.hasOpen) throw ModuleInvalid({ entry, reason: 'it has no open() function' })
     return {
       id: `${s.vendor}_${s.name}_${s.version}`,
       name: s.name as string,
@@ -289,7 +289,7 @@ export class Cluster {
   async installModule(entry: string, o: { allowReserved?: boolean } = {}): Promise<FilterInfo> {
     const info = await this.describeModule(entry)
     if (!o.allowReserved && !OPEN_CLASSES.includes(info.cls)) {
-      throw new IofError('ClassNotOpen', `class ${info.cls} is not open to third parties (open classes: ${OPEN_CLASSES.join(', ')})`)
+      throw ClassNotOpen({ cls: info.cls, open: [...OPEN_CLASSES] })
     }
     for (const h of this.hosts.values()) await h.activate(info)
     return info

@@ -15,9 +15,10 @@ import {
   DiskNotFound,
   FilterClassConflict,
   FilterInUse,
+  FilterNotInstalled,
   HostDirMissing,
+  HostDown,
   HostInMaintenance,
-  IofError,
   MaintenanceRefused,
   StateFileMissing,
   VmExists,
@@ -28,9 +29,46 @@ import type { FilterInfo } from './inspect.js'
 import {
   createSparseFile, exists, isInside, loadedPath, loadedUrl, readJson, readStateFile, removePath, StateShape, storedPath, storedUrl, writeJsonAtomic,
 } from './persist.js'
-import type { Cluster } from './cluster.js'
+import type { PolicyValidator, StoragePolicy } from './policy.js'
+import type { RecoverySite } from './site.js'
+import type { MemoryImage } from './store.js'
 import { Vm, type DiskBacking, type VmDisk, type VmHostServices } from './vm.js'
 import type { LogEntry } from './worker-common.js'
+
+/**
+ * What a host needs of its cluster (the cluster implements it and passes itself in): the
+ * cluster-wide settings, the registry of disk ids and VM names, the memory images and journals
+ * that outlive a VM, the datastore's layout, storage policies and recovery sites.
+ */
+export interface HostServices {
+  readonly options: {
+    /** The cluster directory (the datastore and every host's state are under it). */
+    readonly dir: string
+    readonly ioTimeoutMs: number
+    readonly openTimeoutMs: number
+    readonly classExclusivity: 'host' | 'disk'
+    readonly cacheBytes: number
+    readonly heapMb: number
+    readonly daemonStopMs: number
+  }
+  readonly validator: PolicyValidator
+  /** The VM of that name on any host. */
+  findVm(name: string): Vm | undefined
+  registerDisk(id: string, vm: string, host: string): void
+  forgetDisk(id: string): void
+  /** The VM and host a disk id belongs to, if any. */
+  diskOwner(id: string): { vm: string; host: string } | undefined
+  /** A memory disk's image, kept across power cycles (`fresh`: a new, empty one). */
+  memoryImage(id: string, fresh?: boolean): MemoryImage
+  /** A memory disk's write-cache journal, or null when the cache is off. */
+  memoryJournal(id: string, fresh?: boolean): SharedArrayBuffer | null
+  diskImagePath(id: string): string
+  sidecarPath(disk: string, filterName: string): string
+  reorderFor(disk: string): { seed: number; maxDelayMs: number } | null
+  /** The storage policy of that name (PolicyNotFound when there is none). */
+  policy(name: string): StoragePolicy
+  site(name: string): RecoverySite | undefined
+}
 
 /** Acceptance levels, most trusted first. */
 export type AcceptanceLevel = 'VMwareCertified' | 'VMwareAccepted' | 'PartnerSupported' | 'CommunitySupported'
@@ -87,7 +125,7 @@ export class Host {
   /** VMs that were powered on when the host last went down. */
   wasPoweredOn: string[] = []
 
-  constructor(readonly name: string, readonly cluster: Cluster, readonly dir: string) {}
+  constructor(readonly name: string, readonly cluster: HostServices, readonly dir: string) {}
 
   get stateFile(): string {
     return path.join(this.dir, 'state.json')
@@ -251,7 +289,7 @@ export class Host {
       sidecarPath: (disk, filterName) => c.sidecarPath(disk, filterName),
       daemonPort: (filterId, vm) => this.daemons.get(filterId)?.link(vm) ?? null,
       canPowerOn: vm => {
-        if (!this.up) throw new IofError('HostDown', `host ${this.name} is down: cannot power on ${vm}`)
+        if (!this.up) throw HostDown({ host: this.name, vm })
         if (this.maintenance) throw HostInMaintenance({ host: this.name })
         if (this.vms.has(vm)) this.checkImages(vm)
       },
@@ -358,7 +396,7 @@ export class Host {
    */
   async replace(oldId: string, info: FilterInfo, meta: Record<string, unknown> = {}): Promise<void> {
     const old = this.filters.get(oldId)
-    if (old === undefined) throw new IofError('FilterNotInstalled', `${oldId} is not installed on ${this.name}`)
+    if (old === undefined) throw FilterNotInstalled({ filter: oldId, host: this.name })
     old.status = 'UPGRADE_IN_PROGRESS'
     const running = [...this.vms.values()].filter(vm => vm.state === 'on' && [...vm.disks.values()].some(d => d.rules.some(r => r.info.id === oldId)))
     // stop the instances first (close 'upgrade'), then the old daemon, then bring up the new

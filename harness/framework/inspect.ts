@@ -1,7 +1,7 @@
 /** Reads a filter module's shape in the loader context (a short-lived worker under the filter sandbox). */
 import { Worker } from 'node:worker_threads'
 import type { FilterClass } from '../sdk/index.js'
-import { IofError } from './errors.js'
+import { ModuleInvalid, reviveError } from './errors.js'
 import type { ExportView } from './inspect-worker.js'
 import { FILTER_WORKER_EXEC_ARGV } from './sandbox.js'
 
@@ -48,7 +48,7 @@ interface LoaderReply {
 
 /** The error of a loader reply: ModuleInvalid (coded) when the filter rules refused an import. */
 function replyError(r: LoaderReply): Error {
-  if (r.load === 'refused') return new IofError(r.code ?? 'ModuleInvalid', r.error ?? 'the module imports what a filter may not use', r.details ?? {})
+  if (r.load === 'refused') return reviveError({ code: r.code ?? ModuleInvalid.code, message: r.error ?? 'the module imports what a filter may not use', details: r.details ?? {} })
   return new Error(r.error, r.cause === undefined ? undefined : { cause: new Error(r.cause) })
 }
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import type { CloseReason, DiskEvent, IoError, IoOp } from '../sdk/index.js'
 import type { FaultRecord } from './chain.js'
 import type { DriveFault, DriveStats } from './drive.js'
-import { IofError, VmPoweredOff, VmPoweredOn, WorkerFailed } from './errors.js'
+import { DiskNotFound, IofError, reviveError, VmPoweredOff, VmPoweredOn, WorkerFailed } from './errors.js'
 import type { ResolvedRule } from './policy.js'
 import { TRANSFORMING } from './policy.js'
 import type { DiskSpec, FilterSpec, FromVm, ToVm, VmWorkerData } from './protocol.js'
@@ -178,7 +178,7 @@ export class Vm {
         if (p === undefined) return
         this.pending.delete(m.rid)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new IofError(m.error.code, m.error.message, (m.error.details ?? {}) as Record<string, unknown>))
+        else p.reject(reviveError({ code: m.error.code, message: m.error.message, details: (m.error.details ?? {}) as Record<string, unknown> }))
         return
       }
       case 'mem': {
@@ -501,7 +501,7 @@ export class Vm {
   /** A copy of a disk taken under I/O: quiesce, `snapshot` to the filters, write back, capture. */
   async snapshot(disk: string): Promise<DiskSnapshot> {
     const d = this.disks.get(disk)
-    if (d === undefined) throw new IofError('DiskNotFound', `no disk ${disk}`)
+    if (d === undefined) throw DiskNotFound({ disk })
     if (this.state !== 'on') return DiskSnapshot.offline(d)
     const snapPath = d.path ? `${d.path}.snap-${Date.now()}` : undefined
     const r = (await this.call({ t: 'event', rid: 0, disk, event: 'snapshot', snapshotPath: snapPath })) as

@@ -16,8 +16,8 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { IofError } from '../framework/errors.js'
-import { OPEN_CLASSES } from '../framework/package/descriptor.js'
+import { BadInput, type IofError } from '../framework/index.js'
+import { OPEN_CLASSES } from '../framework/package/index.js'
 import { TOOL_VERSION } from '../certify/version.js'
 
 /** Options of scaffold(). */
@@ -53,7 +53,7 @@ const VENDOR_RE = /^[A-Za-z][A-Za-z0-9]{1,15}$/
 const INSTALL_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 function bad(message: string): IofError {
-  return new IofError('BadInput', message, {}, { exitCode: 2 })
+  return BadInput({ message })
 }
 
 /** A valid filter name from a directory name: lower case, letters, digits and hyphens. */

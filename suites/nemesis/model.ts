@@ -13,7 +13,7 @@
  * number; INITIAL for the zeros of a fresh disk), which is also how the replica judge names what
  * arrives at the recovery site.
  */
-import { nowMs } from '../../harness/framework/site.js'
+import { nowMs } from '../../harness/framework/index.js'
 
 export const SECTOR = 512
 const BLOCK = 4096

@@ -14,8 +14,7 @@
  * copy is no prefix of anything; so from such an event until the next checkpoint the epoch's order
  * is not judged, and that checkpoint must find the replica equal to the disk.
  */
-import type { RecoverySite } from '../../harness/framework/site.js'
-import { nowMs } from '../../harness/framework/site.js'
+import { nowMs, type RecoverySite } from '../../harness/framework/index.js'
 import { GARBAGE, SECTOR, type DiskModel, type WriteRec } from './model.js'
 
 /** One write the site took for a disk. */

@@ -14,13 +14,9 @@
  *
  * A violation is a NemesisFailure naming the step during or after which it was seen.
  */
-import type { Cluster } from '../../harness/framework/cluster.js'
-import { isIofError } from '../../harness/framework/errors.js'
-import { Rng } from '../../harness/framework/rng.js'
-import { nowMs, type RecoverySite } from '../../harness/framework/site.js'
-import type { GuestIo, IoResult, Vm } from '../../harness/framework/vm.js'
+import { isIofError, nowMs, Rng, type Cluster, type GuestIo, type IoResult, type RecoverySite, type Vm } from '../../harness/framework/index.js'
 import type { CheckContext } from '../../harness/certify/context.js'
-import { CheckFailure } from '../../harness/certify/registry.js'
+import { CheckFailure } from '../../harness/certify/check.js'
 import { awaitReplica, catchUpBoundMs, rpoOf } from '../../harness/certify/replica.js'
 import { DiskModel, GARBAGE, INITIAL, SECTOR, type SectorMismatch, type WriteRec } from './model.js'
 import { ReplicaJudge, type OrderViolation } from './replica.js'

@@ -10,7 +10,7 @@
  * apply, which the executor then skips and says so.
  */
 import type { FilterClass } from '../../harness/sdk/index.js'
-import { Rng } from '../../harness/framework/rng.js'
+import { Rng } from '../../harness/framework/index.js'
 
 /** The hosts of a nemesis cluster. */
 export const HOSTS = ['esx1', 'esx2'] as const

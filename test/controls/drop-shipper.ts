@@ -2,138 +2,17 @@
  * Negative control for replication.consistency: a CDP-like replication filter whose instances
  * never send one write in 200 to the daemon, so the replica silently misses it.
  */
-import type { Daemon, DaemonContext, FilterModule, ReplicaTarget } from '../../harness/sdk/index.js'
+import type { Io } from '../../harness/sdk/index.js'
+import { ShipperInstance, shipperModule } from './shipper-base.js'
 
-interface Entry {
-  readonly disk: string
-  readonly offset: number
-  readonly data: Uint8Array
-}
+class DroppingInstance extends ShipperInstance {
+  private sent = 0
 
-const RETRY_MS = 100
-const WINDOW = 64
-
-function daemon(ctx: DaemonContext): Daemon {
-  const targets = new Map<string, Promise<ReplicaTarget>>()
-  const timers = new Set<ReturnType<typeof setTimeout>>()
-  let stopped = false
-  const sleep = (ms: number) => new Promise<void>(res => {
-    const t = setTimeout(() => {
-      timers.delete(t)
-      res()
-    }, ms)
-    timers.add(t)
-  })
-  const target = (site: string): Promise<ReplicaTarget> => {
-    let t = targets.get(site)
-    if (t === undefined) {
-      t = ctx.targets.connect(site)
-      t.catch(() => targets.delete(site))
-      targets.set(site, t)
-    }
-    return t
-  }
-  /** Writes shipped in order; while the site is unreachable, one at a time until it answers again. */
-  class Queue {
-    readonly entries: Entry[] = []
-    /** The last attempt to ship failed. */
-    failing = false
-    private running = false
-    private readonly drained: (() => void)[] = []
-    constructor(readonly site: string) {}
-    push(e: Entry): void {
-      this.entries.push(e)
-      void this.pump()
-    }
-    whenDrained(): Promise<void> {
-      return this.entries.length === 0 && !this.running ? Promise.resolve() : new Promise(res => this.drained.push(res))
-    }
-    async pump(): Promise<void> {
-      if (this.running) return
-      this.running = true
-      let window = WINDOW
-      try {
-        while (this.entries.length > 0 && !stopped) {
-          const batch = this.entries.slice(0, window)
-          let shipped = 0
-          try {
-            const t = await target(this.site)
-            const results = await Promise.allSettled(batch.map(e => t.write(e.disk, e.offset, e.data)))
-            while (shipped < results.length && results[shipped]!.status === 'fulfilled') shipped++
-          } catch {
-            // no connection yet: retried below
-          }
-          this.entries.splice(0, shipped)
-          this.failing = shipped < batch.length
-          if (this.failing) {
-            // probing one write at a time means no later write can land before an earlier one when the site returns
-            window = 1
-            await sleep(RETRY_MS)
-          } else window = WINDOW
-        }
-      } finally {
-        this.running = false
-        if (this.entries.length === 0) for (const f of this.drained.splice(0)) f()
-      }
-    }
-  }
-  const queues = new Map<string, Queue>()
-  const queue = (disk: string, m: { site: string; rpo: number }) => {
-    let q = queues.get(disk)
-    if (q === undefined) queues.set(disk, (q = new Queue(m.site)))
-    return q
-  }
-  return {
-    message(from, m) {
-      const msg = m as { t: string; site: string; offset: number; buf: ArrayBuffer; rpo: number }
-      switch (msg.t) {
-        case 'w':
-          queue(from.disk, msg).push({ disk: from.disk, offset: msg.offset, data: new Uint8Array(msg.buf) })
-          return undefined
-        case 'drain':
-          return Promise.race([queue(from.disk, msg).whenDrained(), sleep(5000)])
-        default:
-          return undefined
-      }
-    },
-    async stop() {
-      stopped = true
-      for (const t of timers) clearTimeout(t)
-      timers.clear()
-      for (const t of targets.values()) await t.then(x => x.close(), () => undefined)
-    },
+  override ship(io: Io): void {
+    // the fault under test: every 200th write is lost on its way to the daemon
+    if (++this.sent % 200 === 0) return
+    super.ship(io)
   }
 }
 
-const mod: FilterModule = {
-  abiVersion: 1,
-  name: 'ctl-drop',
-  vendor: 'TEST',
-  version: '1.0.0',
-  class: 'replication',
-  policySchema: { type: 'object', properties: { site: { type: 'string', default: 'dr' }, rpoSeconds: { type: 'integer', minimum: 2, default: 15 } } },
-  daemon,
-  open(disk) {
-    const link = disk.daemon
-    if (link === null) throw new Error('ctl-drop needs its daemon')
-    const site = String(disk.policy.site ?? 'dr')
-    const rpo = Number(disk.policy.rpoSeconds ?? 15)
-    let sent = 0
-    return {
-      done(io, outcome) {
-        if (!outcome.ok || (io.op !== 'write' && io.op !== 'unmap')) return
-        // the fault under test: every 200th write is lost on its way to the daemon
-        if (++sent % 200 === 0) return
-        const copy = io.op === 'write' ? io.data!.slice() : new Uint8Array(io.length)
-        link.post({ t: 'w', site, rpo, offset: io.offset, buf: copy.buffer }, [copy.buffer])
-      },
-      async close() {
-        // bounded: a daemon that is gone never answers
-        let timer: ReturnType<typeof setTimeout> | undefined
-        await Promise.race([link.request({ t: 'drain', site, rpo }).catch(() => undefined), new Promise(res => { timer = setTimeout(res, 2000) })])
-        clearTimeout(timer)
-      },
-    }
-  },
-}
-export default mod
+export default shipperModule('ctl-drop', { instance: DroppingInstance })

@@ -27,14 +27,38 @@ export function controlModule(name: string): string {
 }
 
 /**
+ * The files a compiled module imports relatively from its own folder (`from './x.js'`), and the
+ * files those import, transitively: relative to the module's folder, the module itself left out.
+ */
+export function siblingImports(modulePath: string): string[] {
+  const dir = path.dirname(modulePath)
+  const found = new Set<string>()
+  const visit = (file: string) => {
+    const text = fs.readFileSync(file, 'utf8')
+    for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.\/[^'"]+)['"]/g)) {
+      const rel = path.relative(dir, path.resolve(path.dirname(file), m[1]!))
+      if (rel.startsWith('..') || path.isAbsolute(rel) || found.has(rel) || path.resolve(dir, rel) === modulePath) continue
+      found.add(rel)
+      visit(path.join(dir, rel))
+    }
+  }
+  visit(modulePath)
+  return [...found].sort()
+}
+
+/**
  * Builds a signed package from a compiled module file. The descriptor is taken from the module's
- * own fields unless `descriptor` overrides them (to make a mismatch on purpose); the files in
- * `with` go beside the entry, for a module that imports them.
+ * own fields unless `descriptor` overrides them (to make a mismatch on purpose). The files the
+ * module imports from its own folder go beside the entry, and so do the files in `with`.
  */
 export async function packageModule(modulePath: string, o: { descriptor?: Record<string, unknown>; outDir?: string; sign?: boolean; with?: readonly string[] } = {}): Promise<string> {
   const mod = ((await import(pathToFileURL(modulePath).href)) as { default: Record<string, unknown> }).default
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-ctl-'))
   fs.copyFileSync(modulePath, path.join(stage, 'filter.js'))
+  for (const rel of siblingImports(modulePath)) {
+    fs.mkdirSync(path.dirname(path.join(stage, rel)), { recursive: true })
+    fs.copyFileSync(path.join(path.dirname(modulePath), rel), path.join(stage, rel))
+  }
   for (const f of o.with ?? []) fs.copyFileSync(f, path.join(stage, path.basename(f)))
   const descriptor = {
     descriptorVersion: 1,

@@ -5,7 +5,7 @@
  * rather than lost in the guest's request bookkeeping.
  */
 import type { IoError, IoOp } from '../../sdk/index.js'
-import type { WorkerDiskHandle } from '../../framework/vm-worker.js'
+import type { WorkerDiskHandle } from '../../framework/index.js'
 import { Rng } from '../../framework/rng.js'
 
 export interface CompletionOptions {

@@ -4,8 +4,7 @@
  * drive was completed by a filter. `start` wraps the drive's submit; `stop` unwraps it and returns
  * the counts (the tap lives in this module, evaluated once per VM worker, between the two calls).
  */
-import type { WorkerDiskHandle } from '../../framework/vm-worker.js'
-import type { DriveCallback, DriveRequest } from '../../framework/drive.js'
+import type { DriveCallback, DriveRequest, WorkerDiskHandle } from '../../framework/index.js'
 
 export interface TapCounts {
   /** Guest reads that reached the drive. */

@@ -7,8 +7,7 @@
  * were completed by the filter itself and are only counted.
  */
 import type { IoError, IoOp } from '../../sdk/index.js'
-import type { WorkerDiskHandle } from '../../framework/vm-worker.js'
-import type { DriveCallback, DriveRequest } from '../../framework/drive.js'
+import type { DriveCallback, DriveRequest, WorkerDiskHandle } from '../../framework/index.js'
 import { Rng } from '../../framework/rng.js'
 
 export interface GuestBufferOptions {

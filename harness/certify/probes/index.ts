@@ -5,10 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import type { FilterClass } from '../../sdk/index.js'
-import type { Cluster } from '../../framework/cluster.js'
-import type { FilterInfo } from '../../framework/inspect.js'
-import { CLASS_CAPABILITY, type PolicyRule } from '../../framework/policy.js'
-import type { Vm } from '../../framework/vm.js'
+import { CLASS_CAPABILITY, type Cluster, type FilterInfo, type PolicyRule, type Vm } from '../../framework/index.js'
 import { probeName } from './probe.js'
 import type { ProbeRecord } from './record.js'
 

@@ -6,7 +6,7 @@
  * install.
  */
 import type { Decision, FilterClass, FilterModule, Io, Outcome } from '../../sdk/index.js'
-import { crc32c } from '../../bench/crc32c.js'
+import { crc32c } from '../../base/crc32c.js'
 import { record } from './record.js'
 
 const PASS: Decision = Object.freeze({ kind: 'pass' as const })

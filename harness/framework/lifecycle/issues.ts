@@ -17,7 +17,7 @@
  * - `HostOperationFailed { code, reason }`: anything else (a host that is down, a daemon that
  *   fails to start), keeping the original error's code.
  */
-import { defineError, IofError } from '../errors.js'
+import { IofError } from '../errors.js'
 
 /** The lifecycle operations (vSphere's IoFilterOperation). */
 export type LifecycleOperation = 'install' | 'upgrade' | 'uninstall'
@@ -62,27 +62,13 @@ export interface HostIssue {
   readonly at: string
 }
 
-// ---- issues raised by the lifecycle itself (the others come from package and host code) ----
-
-export const CannotAccessAgentVib = defineError<{ downloadUrl: string; reason: string }>('CannotAccessAgentVib', a => `cannot get the package from ${a.downloadUrl}: ${a.reason}`)
-export const VibInvalidFormat = defineError<{ reason: string }>('VibInvalidFormat', a => `the package is not a valid filter package: ${a.reason}`)
-export const VibDependenciesNotMetByHost = defineError<{ required: unknown; provided: number[] }>('VibDependenciesNotMetByHost', a => `the package needs filter ABI version ${JSON.stringify(a.required)}, but this host implements version ${a.provided.join(', ')}`)
-export const VibRequirementsNotMetByHost = defineError<{ cls: string; open: string[] }>('VibRequirementsNotMetByHost', a => `filter class ${a.cls} is not open to third parties; open classes: ${a.open.join(', ')}`)
-export const VibRequiresHostInMaintenanceMode = defineError<{ host: string; operation: LifecycleOperation }>('VibRequiresHostInMaintenanceMode', a => `the ${a.operation} needs host ${a.host} in maintenance mode, and automatic maintenance mode is off`)
-export const VibRequiresHostReboot = defineError<{ host: string; filter: string }>('VibRequiresHostReboot', a => `host ${a.host} must reboot to finish the operation on ${a.filter}`)
-export const VibCannotPutHostInMaintenanceMode = defineError<{ host: string; vms: string[] }>('VibCannotPutHostInMaintenanceMode', a => `host ${a.host} cannot enter maintenance mode: powered-on VMs ${a.vms.join(', ')}`)
-export const VibCannotPutHostOutOfMaintenanceMode = defineError<{ host: string; reason: string }>('VibCannotPutHostOutOfMaintenanceMode', a => `host ${a.host} cannot leave maintenance mode: ${a.reason}`)
-export const FilterVersionConflict = defineError<{ installed: string; filter: string }>('FilterVersionConflict', a => `${a.installed} is installed; upgrade it to ${a.filter} instead of installing`)
-export const UpgradeNotApplicable = defineError<{ installed: string; filter: string; reason: string }>('UpgradeNotApplicable', a => `${a.filter} cannot upgrade ${a.installed}: ${a.reason}`)
-export const OperationInterrupted = defineError<{ operation: LifecycleOperation }>('OperationInterrupted', a => `the ${a.operation} was interrupted before this host finished (the process running it ended); resolve retries it`)
-export const HostOperationFailed = defineError<{ code: string; reason: string }>('HostOperationFailed', a => a.reason)
-
-// ---- cluster-level refusals (not per host) ----
-
-/** No lifecycle record and no host knows the filter. */
-export const FilterNotFound = defineError<{ filter: string }>('FilterNotFound', a => `no filter "${a.filter}" is installed on the cluster (see iofcert cluster list)`, 2)
-/** The package URL has a scheme the lifecycle does not download from. */
-export const UnsupportedUrl = defineError<{ url: string }>('UnsupportedUrl', a => `cannot install from "${a.url}": use a local path, file://, http:// or https://`, 2)
+// the issues raised by the lifecycle itself are in the framework's catalogue (../errors.ts)
+export {
+  CannotAccessAgentVib, VibInvalidFormat, VibDependenciesNotMetByHost, VibRequirementsNotMetByHost,
+  VibRequiresHostInMaintenanceMode, VibRequiresHostReboot, VibCannotPutHostInMaintenanceMode,
+  VibCannotPutHostOutOfMaintenanceMode, FilterVersionConflict, UpgradeNotApplicable, OperationInterrupted,
+  HostOperationFailed, FilterNotFound, UnsupportedUrl,
+} from '../errors.js'
 
 /** Codes of the package layer that mean "not a well-formed package". */
 const FORMAT_CODES = new Set([

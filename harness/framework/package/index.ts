@@ -2,7 +2,7 @@
  * Filter packages: descriptor, build, keys, verification and module loading.
  */
 export * from './descriptor.js'
-export { canonicalJson } from './canonical.js'
+export { canonicalJson } from '../../base/canonical-json.js'
 export { fingerprint, generateKeyPair, readPrivateKey, signDescriptor, verifyDescriptorSignature, type KeyPairFiles, type SignatureCheck } from './keys.js'
 export { buildPackage, describeSize, type BuildOptions, type BuiltPackage, type PackageSize } from './build.js'
 export { MANIFEST_FILE, selectFiles, type BundledPackage, type FileSelection } from './bundle.js'

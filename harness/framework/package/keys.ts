@@ -5,7 +5,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KeyFileExists, KeyInvalid } from '../errors.js'
-import { canonicalJson } from './canonical.js'
+import { canonicalJson } from '../../base/canonical-json.js'
 import type { Descriptor, DescriptorSignature } from './descriptor.js'
 
 /** Where generateKeyPair wrote the pair, and the public key's fingerprint. */

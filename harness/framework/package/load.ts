@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
+import { runSteps } from '../../base/steps.js'
 import { FILTER_ABI_VERSION, type FilterModule } from '../../sdk/index.js'
 import { AbiVersionMismatch, ClassNotOpen, IofError, ModuleInvalid, ModuleLoadFailed, ModuleMismatch, PolicySchemaInvalid } from '../errors.js'
 import { importDescription } from '../inspect.js'
@@ -110,17 +111,11 @@ export async function loadFilterModule(opened: OpenedPackage, descriptor: Descri
     },
   }
 
-  const results: StepResult<LoadStepName>[] = []
-  for (const name of LOAD_STEPS) {
-    if (module === undefined && results.some(r => !r.ok)) break
-    try {
-      await steps[name]()
-      results.push({ name, ok: true })
-    } catch (err) {
-      if (!(err instanceof IofError) || options.collect !== true) throw err
-      results.push({ name, ok: false, error: err })
-    }
-  }
+  const results: StepResult<LoadStepName>[] = await runSteps(LOAD_STEPS, steps, {
+    collect: options.collect === true,
+    collectable: (err): err is IofError => err instanceof IofError,
+    stop: done => module === undefined && done.some(r => !r.ok),
+  })
   return {
     ok: results.length === LOAD_STEPS.length && results.every(r => r.ok),
     ...(module === undefined ? {} : { module }),

@@ -5,7 +5,7 @@
  */
 import { cp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { IofError } from '../errors.js'
+import { IofError, PackageRefused } from '../errors.js'
 import { filterId, type Descriptor } from './descriptor.js'
 import { fingerprint } from './keys.js'
 import { loadPackage } from './load.js'
@@ -13,7 +13,7 @@ import { DESCRIPTOR_FILE } from './paths.js'
 import { disposePackage } from './verify.js'
 
 /** The code of a build refused because certification or install would refuse the package; exit code 1. */
-export const PACKAGE_REFUSED = 'PackageRefused'
+export const PACKAGE_REFUSED = PackageRefused.code
 
 /** The certification checks a built package must pass (package.signature aside: signing is the builder's choice). */
 const CERTIFICATION_CHECKS = ['descriptor', 'integrity', 'abi', 'class-open', 'policy-schema'] as const
@@ -45,7 +45,7 @@ export async function preflightPackage(staged: string, descriptor: Descriptor, w
   if (first !== undefined) {
     const check = `package.${first}`
     const message = subject.steps[first].message ?? 'failed'
-    throw new IofError(PACKAGE_REFUSED, `${id} would fail certification: ${check}: ${message}`, { id, check, message, failed: failed.map(c => `package.${c}`) })
+    throw PackageRefused({ package: id, reason: `would fail certification: ${check}: ${message}`, id, check, message, failed: failed.map(c => `package.${c}`) })
   }
 
   // The hosts of a certification run are CommunitySupported and trust the package's own key.
@@ -55,7 +55,7 @@ export async function preflightPackage(staged: string, descriptor: Descriptor, w
     loaded = await loadPackage(source, { workDir, trust: { acceptanceLevel: 'CommunitySupported', trustedKeys } })
   } catch (err) {
     if (!(err instanceof IofError)) throw err
-    throw new IofError(PACKAGE_REFUSED, `${id} would be refused at install: ${err.message}`, { id, check: 'install', code: err.code, message: err.message }, { cause: err })
+    throw PackageRefused({ package: id, reason: `would be refused at install: ${err.message}`, id, check: 'install', code: err.code, message: err.message }, err)
   }
   await disposePackage(loaded.opened)
 }

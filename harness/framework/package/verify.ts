@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
+import { runSteps, type StepOutcome } from '../../base/steps.js'
 import {
   AcceptanceLevelTooLow, DescriptorInvalid, EntryMissing, IntegrityMismatch, IofError,
   PackageUnreadable, PathEscapes, SignatureInvalid, SignatureMissing, TrustStoreInvalid, UntrustedKey,
@@ -68,9 +69,10 @@ export const VERIFY_STEPS = ['schema', 'paths', 'integrity', 'signature', 'accep
 export type VerifyStepName = (typeof VERIFY_STEPS)[number]
 
 /** One step's result; a failure carries the coded error it raised. */
-export type StepResult<N extends string = string> =
-  | { readonly name: N; readonly ok: true }
-  | { readonly name: N; readonly ok: false; readonly error: IofError }
+export type StepResult<N extends string = string> = StepOutcome<N, IofError>
+
+/** Whether a step's error is a coded one, which a collecting run records rather than throws. */
+const isCoded = (err: unknown): err is IofError => err instanceof IofError
 
 /** What verifyPackage found. `descriptor` is schema-valid only when the schema step passed. */
 export interface VerifiedPackage {
@@ -209,16 +211,7 @@ export async function verifyPackage(opened: OpenedPackage, options: VerifyOption
     },
   }
 
-  const results: StepResult<VerifyStepName>[] = []
-  for (const name of VERIFY_STEPS) {
-    try {
-      await steps[name]()
-      results.push({ name, ok: true })
-    } catch (err) {
-      if (!(err instanceof IofError) || options.collect !== true) throw err
-      results.push({ name, ok: false, error: err })
-    }
-  }
+  const results: StepResult<VerifyStepName>[] = await runSteps(VERIFY_STEPS, steps, { collect: options.collect === true, collectable: isCoded })
   return {
     ok: results.every(r => r.ok),
     descriptor,

@@ -1,12 +1,13 @@
 /**
- * Canonical JSON: the exact bytes a descriptor signature covers.
+ * Canonical JSON: the exact bytes a signature covers, for package descriptors and reports alike.
  */
 
 /**
  * Serialises a JSON value with object keys sorted (by UTF-16 code unit, at every depth) and no
  * whitespace. Keys are sorted here rather than by rebuilding objects, because JavaScript
- * enumerates integer-like keys ("10", "2") numerically whatever their insertion order.
- * Throws TypeError for values JSON cannot represent (non-finite numbers, bigint, functions).
+ * enumerates integer-like keys ("10", "2") numerically whatever their insertion order. Members
+ * whose value is `undefined` are left out; anything else JSON cannot represent (non-finite
+ * numbers, bigint, functions, `undefined` in an array) throws a TypeError naming where it is.
  */
 export function canonicalJson(value: unknown): string {
   return write(value, '')
