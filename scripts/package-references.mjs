@@ -18,7 +18,8 @@ for (const name of readdirSync(join(root, 'reference-filters'))) {
   const stage = mkdtempSync(join(tmpdir(), `iofcert-pkg-${name}-`))
   try {
     cpSync(join(src, 'descriptor.json'), join(stage, 'descriptor.json'))
-    cpSync(join(built, 'filter.js'), join(stage, 'filter.js'))
+    // the entry and the modules it imports: every .js the folder compiled to
+    for (const f of readdirSync(built)) if (f.endsWith('.js')) cpSync(join(built, f), join(stage, f))
     const p = await buildPackage(stage, { keyPem, out: join(out, `${name}.tgz`) })
     process.stdout.write(`packaged ${p.path}\n`)
   } finally {

@@ -1,0 +1,527 @@
+/**
+ * A disk's instance, in its VM's worker: it holds overlapping writes apart, marks regions in the
+ * sidecar before what needs the mark goes down or out, posts completed writes to the daemon in
+ * completion order (their bytes through the ring), copies chunks that may differ to the site, and
+ * at a clean close waits for the daemon to ship the backlog before it marks the disk clean.
+ */
+import { PASS } from 'iofcert/sdk'
+import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
+import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, ROOM_EVERY, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS } from './constants.js'
+import { CLEAN, DIRTY, type DirtyMap } from './dirty-map.js'
+import { errText, type ToDaemon } from './messages.js'
+import { Ring } from './ring.js'
+
+/** A range held from `start` to `done` (a guest write or unmap) or around a chunk copy. */
+interface Hold {
+  lo: number
+  hi: number
+  /** No earlier hold overlaps it: it may go down. */
+  ready: boolean
+  wake: (() => void) | null
+  t0: number
+  prev: Hold | null
+  next: Hold | null
+}
+
+/** A post waiting in order until the regions it concerns are marked on stable storage. */
+interface Outgoing {
+  readonly message: ToDaemon
+  readonly transfer: ArrayBuffer[] | undefined
+  /** Regions [r0, r1] that must be marked first (r1 < r0: none). */
+  readonly r0: number
+  readonly r1: number
+}
+
+export function isZero(b: Uint8Array): boolean {
+  // lower.read returns an array owning its whole buffer, so a word view is aligned
+  const words = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2) : null
+  if (words !== null) {
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false
+    for (let i = words.length << 2; i < b.length; i++) if (b[i] !== 0) return false
+    return true
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/** A disk's instance: holds, marks, posts to the daemon and copies of chunks (see filter.ts). */
+export class CdpInstance implements FilterInstance {
+  private readonly lower: DiskContext['lower']
+  /** The link to the daemon; null without one (nothing is replicated, the disk stays marked). */
+  private daemon: DaemonLink | null
+  private readonly capacity: number
+  private readonly holds = new Map<number, Hold>()
+  private head: Hold | null = null
+  private tail: Hold | null = null
+  private waiting = 0
+  /** Chunks to copy to the site now: they may differ from it. */
+  private readonly copies = new Set<number>()
+  /** Chunks of the first copy of a newly protected disk, copied while the disk is quiet. */
+  private readonly seeds = new Set<number>()
+  private copying: Promise<void> | null = null
+  /** Posts held back, in order, until their regions are marked (see send()). */
+  private outbox: Outgoing[] = []
+  private marking: ReturnType<typeof setTimeout> | null = null
+  private lastMark = -Infinity
+  /** Bytes of chunks posted since the daemon last said there was room. */
+  private sinceRoom = ROOM_EVERY
+  /** When guest I/O last started: the first copy yields to it. */
+  private lastIo = performance.now()
+  private pause: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null
+  private stunned = false
+  private unstun: (() => void) | null = null
+  private closing = false
+  private epoch = 0
+  private watching: Promise<void> | null = null
+  private ring: Ring | null = null
+  /** This instance among those that open the disk in turn (see ToDaemon). */
+  private readonly id = Math.floor(Math.random() * 2 ** 48)
+
+  constructor(private readonly disk: DiskContext, private readonly map: DirtyMap) {
+    this.lower = disk.lower
+    this.daemon = disk.daemon
+    this.capacity = disk.capacity
+  }
+
+  /** Open: mark the disk dirty, register with the daemon, copy what may differ. */
+  async begin(fresh: boolean): Promise<void> {
+    const m = this.map
+    if (fresh) for (let r = 0; r < m.regions; r++) m.set(m.unseeded, r)
+    // what to copy is chosen from the sidecar as it was; the disk is dirty from here on
+    const repair = m.state !== CLEAN && !fresh ? this.chunksOf(r => m.has(m.touched, r)) : []
+    const seed = this.chunksOf(r => m.has(m.unseeded, r) && !m.has(m.touched, r))
+    m.state = DIRTY
+    await m.persist()
+    if (this.daemon === null) {
+      this.disk.log.warn('no daemon on this host: writes are not replicated; the disk stays marked for a resync')
+      return
+    }
+    const site = String(this.disk.policy.site ?? 'dr')
+    try {
+      const ring = new Ring()
+      let r: { epoch: number }
+      try {
+        r = (await this.daemon.request({ kind: 'open', inst: this.id, site, ring: ring.sab } satisfies ToDaemon)) as { epoch: number }
+        this.ring = ring
+      } catch {
+        // a daemon that cannot share memory with this VM gets each write in a buffer of its own
+        r = (await this.daemon.request({ kind: 'open', inst: this.id, site } satisfies ToDaemon)) as { epoch: number }
+      }
+      this.epoch = r.epoch
+    } catch (e) {
+      // the disk serves its VM all the same; the sidecar stays dirty, so a later open resyncs
+      this.disk.log.warn('the daemon did not answer: writes are not replicated until the next open', { error: errText(e) })
+      this.daemon = null
+      return
+    }
+    this.watching = this.watch()
+    for (const c of repair) this.copies.add(c)
+    for (const c of seed) this.seeds.add(c)
+    if (this.copies.size > 0) {
+      this.disk.log.info('resync after an unclean close', { chunks: this.copies.size })
+      await this.copy(performance.now() + OPEN_COPY_MS)
+    }
+    this.kickCopy()
+  }
+
+  private chunksOf(pick: (region: number) => boolean): number[] {
+    const out: number[] = []
+    const perRegion = this.map.regionSize / CHUNK
+    const last = Math.ceil(this.capacity / CHUNK)
+    for (let r = 0; r < this.map.regions; r++) {
+      if (!pick(r)) continue
+      for (let c = r * perRegion; c < Math.min(last, (r + 1) * perRegion); c++) out.push(c)
+    }
+    return out
+  }
+
+  private regionOf(offset: number): number {
+    return Math.floor(offset / this.map.regionSize)
+  }
+
+  // ---- the I/O path ----
+
+  start(io: Io): Decision | Promise<Decision> {
+    this.lastIo = performance.now()
+    if (io.op !== 'write' && io.op !== 'unmap') return PASS
+    const h = this.hold(io.offset, io.offset + io.length)
+    this.holds.set(io.id, h)
+    const m = this.map
+    const r1 = this.regionOf(io.offset + io.length - 1)
+    let mark = false
+    for (let r = this.regionOf(io.offset); r <= r1; r++) {
+      if (m.has(m.durable, r)) continue
+      this.touch(r)
+      // the site holds what the disk holds here: were this write on the disk and the host to
+      // crash before the site had it, only the mark would tell the next open to copy the region.
+      // (In a region still to be seeded the mark need only precede what is sent: see send().)
+      if (!m.has(m.unseeded, r)) mark = true
+    }
+    if (!mark && h.ready) return PASS
+    return this.admit(io.id, h, mark)
+  }
+
+  /** Holds a write until its regions are marked on stable storage and it overlaps nothing earlier. */
+  private async admit(id: number, h: Hold, mark: boolean): Promise<Decision> {
+    try {
+      if (mark) {
+        await this.map.persist()
+        this.drainOutbox()
+      }
+      if (!h.ready) await new Promise<void>(res => { h.wake = res })
+      return PASS
+    } catch (e) {
+      // start fails the I/O itself, so no done comes for it
+      this.holds.delete(id)
+      this.release(h)
+      throw e
+    }
+  }
+
+  done(io: Io, outcome: Outcome): void {
+    if (io.op !== 'write' && io.op !== 'unmap') return
+    const h = this.holds.get(io.id)
+    if (h !== undefined) this.holds.delete(io.id)
+    if (outcome.ok) {
+      if (io.op === 'write') {
+        const staged = this.ring?.stage(io.data!) ?? null
+        if (staged !== null) this.send({ kind: 'staged', inst: this.id, offset: io.offset, length: io.length, at: staged.at, end: staged.end }, undefined, io.offset, io.length)
+        else {
+          const copy = io.data!.slice()
+          this.send({ kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, [copy.buffer], io.offset, io.length)
+        }
+      } else this.send({ kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, undefined, io.offset, io.length)
+    } else {
+      // what a failed write left on the disk is unknown: copy its chunks once it no longer holds them
+      for (let c = Math.floor(io.offset / CHUNK); c * CHUNK < io.offset + io.length; c++) this.copies.add(c)
+    }
+    if (h !== undefined) this.release(h)
+    if (this.copies.size > 0 && this.copying === null) this.kickCopy()
+  }
+
+  // ---- posts, in order, each after the marks of its regions are on stable storage ----
+
+  /**
+   * Posts to the daemon what concerns [offset, offset + length), once the regions it touches are
+   * marked durably. A region still to be seeded is marked only now, not before its writes went
+   * down: its marks are written a few milliseconds late, in one sidecar sync for many regions,
+   * and posts wait for them (and, to keep their order, so do the posts behind them). Nothing the
+   * site may hold for such a region is then unmarked, and what the disk alone may hold there is
+   * found by the seed's copy.
+   */
+  private send(message: ToDaemon, transfer: ArrayBuffer[] | undefined, offset: number, length: number): void {
+    if (this.daemon === null) return
+    const r0 = this.regionOf(offset)
+    const r1 = length > 0 ? this.regionOf(offset + length - 1) : r0 - 1
+    if (this.outbox.length === 0 && this.marked(r0, r1)) {
+      this.daemon.post(message, transfer)
+      return
+    }
+    for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) this.touch(r)
+    this.outbox.push({ message, transfer, r0, r1 })
+    this.markSoon()
+  }
+
+  /** Marks a region in memory, and the one after it: a sequential stream then costs one sidecar sync per two regions. */
+  private touch(r: number): void {
+    const m = this.map
+    m.set(m.touched, r)
+    if (r + 1 < m.regions) m.set(m.touched, r + 1)
+  }
+
+  private marked(r0: number, r1: number): boolean {
+    for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) return false
+    return true
+  }
+
+  /** Writes the marks after a short pause, so that one sidecar sync covers many regions. */
+  private markSoon(): void {
+    if (this.marking !== null) return
+    const delay = performance.now() - this.lastMark < MARK_QUIET_MS ? MARK_DELAY_MS : 0
+    this.marking = setTimeout(() => {
+      this.marking = null
+      this.map.persist().then(
+        () => {
+          this.lastMark = performance.now()
+          this.drainOutbox()
+        },
+        e => {
+          this.disk.log.warn('could not mark regions in the sidecar; retrying', { error: errText(e) })
+          if (!this.closing) this.markSoon()
+        },
+      )
+    }, delay)
+  }
+
+  private drainOutbox(): void {
+    let n = 0
+    while (n < this.outbox.length) {
+      const o = this.outbox[n]!
+      if (!this.marked(o.r0, o.r1)) break
+      this.daemon?.post(o.message, o.transfer)
+      n++
+    }
+    if (n > 0) this.outbox = this.outbox.slice(n)
+    if (this.outbox.length > 0 && !this.closing) this.markSoon()
+  }
+
+  /** Sends everything held back (close). */
+  private async flushOutbox(): Promise<void> {
+    if (this.marking !== null) clearTimeout(this.marking)
+    this.marking = null
+    while (this.outbox.length > 0) {
+      await this.map.persist()
+      this.drainOutbox()
+    }
+  }
+
+  // ---- holds: overlapping writes and chunk copies go down one at a time, in issue order ----
+
+  private hold(lo: number, hi: number): Hold {
+    const h: Hold = { lo, hi, ready: true, wake: null, t0: performance.now(), prev: this.tail, next: null }
+    if (this.overlapsBefore(h, this.tail)) {
+      this.dropStale()
+      h.ready = !this.overlapsBefore(h, this.tail)
+    }
+    if (this.tail !== null) this.tail.next = h
+    else this.head = h
+    this.tail = h
+    if (!h.ready) this.waiting++
+    return h
+  }
+
+  /** Whether any hold from the head up to and including `upto` overlaps `h`. */
+  private overlapsBefore(h: Hold, upto: Hold | null): boolean {
+    if (upto === null) return false
+    for (let o = this.head; o !== null; o = o.next) {
+      if (o.lo < h.hi && h.lo < o.hi) return true
+      if (o === upto) break
+    }
+    return false
+  }
+
+  private release(h: Hold): void {
+    if (h.prev !== null) h.prev.next = h.next
+    else if (this.head === h) this.head = h.next
+    if (h.next !== null) h.next.prev = h.prev
+    else if (this.tail === h) this.tail = h.prev
+    h.prev = h.next = null
+    if (!h.ready) this.waiting--
+    h.ready = true
+    if (this.waiting > 0) this.wakeReady()
+  }
+
+  private wakeReady(): void {
+    for (let o = this.head; o !== null; o = o.next) {
+      if (o.ready || this.overlapsBefore(o, o.prev)) continue
+      o.ready = true
+      this.waiting--
+      const w = o.wake
+      o.wake = null
+      w?.()
+    }
+  }
+
+  /** Releases holds of I/O the framework gave up on; what they may have left is copied again. */
+  private dropStale(): void {
+    const now = performance.now()
+    for (let o = this.head, next = o?.next ?? null; o !== null; o = next, next = o?.next ?? null) {
+      if (!o.ready || now - o.t0 < STALE_MS) continue
+      for (const [id, h] of this.holds) if (h === o) this.holds.delete(id)
+      for (let c = Math.floor(o.lo / CHUNK); c * CHUNK < o.hi; c++) this.copies.add(c)
+      this.disk.log.warn('a write never completed: its range will be copied again', { offset: o.lo, length: o.hi - o.lo })
+      this.release(o)
+    }
+  }
+
+  // ---- copying chunks from the disk to the site ----
+
+  private kickCopy(): void {
+    if (this.copying !== null || this.closing || this.daemon === null) return
+    if (this.copies.size === 0 && this.seeds.size === 0) return
+    this.copying = this.copy(Infinity).then(
+      finished => {
+        this.copying = null
+        // chunks added as the loop ended are taken now; after a failed read, the next write retries
+        if (finished) this.kickCopy()
+      },
+      e => {
+        this.copying = null
+        this.disk.log.error('copying to the site stopped', { error: errText(e) })
+      },
+    )
+  }
+
+  /**
+   * Copies chunks that may differ from the site, then (with no deadline) the first copy's chunks,
+   * until none is left, the deadline passes, the instance closes or a read fails (false: the
+   * next write to complete tries again). A chunk is read while holding its range, so no
+   * overlapping write is in flight below while it is read. The first copy goes at a modest pace
+   * and only while the guest leaves the disk alone: reading a never-written stretch of a sparse
+   * image file makes later writes there slower, and the guest's I/O comes first.
+   */
+  private async copy(deadline: number): Promise<boolean> {
+    while (!this.closing && performance.now() < deadline) {
+      let from = this.copies
+      if (from.size === 0) {
+        if (this.seeds.size === 0 || deadline !== Infinity) break
+        const quiet = performance.now() - this.lastIo
+        await this.sleep(quiet < SEED_QUIET_MS ? SEED_QUIET_MS - quiet : SEED_PACE_MS)
+        if (this.copies.size > 0 || performance.now() - this.lastIo < SEED_QUIET_MS) continue
+        from = this.seeds
+      }
+      const chunk = from.values().next().value
+      if (chunk === undefined) continue
+      if (this.sinceRoom >= ROOM_EVERY) {
+        const room = await this.room()
+        if (room === 'gone') return false
+        if (room === 'full') continue
+        this.sinceRoom = 0
+      }
+      const lo = chunk * CHUNK
+      const h = this.hold(lo, Math.min(this.capacity, lo + CHUNK))
+      if (!h.ready) await new Promise<void>(res => { h.wake = res })
+      // checked right before the read, in the same turn: no filter I/O while the disk is stunned
+      if (this.closing || this.stunned) {
+        this.release(h)
+        if (this.stunned && !this.closing) await new Promise<void>(res => { this.unstun = res })
+        continue
+      }
+      if (!from.delete(chunk)) {
+        this.release(h)
+        continue
+      }
+      let data: Uint8Array
+      try {
+        data = await this.lower.read(lo, h.hi - lo)
+      } catch (e) {
+        from.add(chunk)
+        this.release(h)
+        this.disk.log.warn('could not read a chunk to copy to the site; retrying after the next write', { offset: lo, error: errText(e) })
+        return false
+      }
+      // a first copy's chunk of zeros goes as zeros: the replica of a newly protected disk need not
+      // be empty (the policy may have been removed and applied again, the disk trimmed meanwhile)
+      if (from === this.seeds && isZero(data)) this.send({ kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, undefined, lo, h.hi - lo)
+      else {
+        const buf = data.buffer as ArrayBuffer
+        this.sinceRoom += buf.byteLength
+        this.send({ kind: 'write', inst: this.id, offset: lo, buf }, [buf], lo, buf.byteLength)
+      }
+      this.release(h)
+      if (from === this.seeds && this.seeds.size === 0) this.disk.log.info('first copy to the site finished')
+    }
+    return true
+  }
+
+  /** Waits `ms`, or less if the instance closes. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise(res => {
+      const wake = () => {
+        if (this.pause === null) return
+        clearTimeout(this.pause.timer)
+        this.pause = null
+        res()
+      }
+      this.pause = { timer: setTimeout(wake, Math.max(1, ms)), wake }
+    })
+  }
+
+  /** Waits (bounded) until the daemon's backlog for this disk has room for more chunks. */
+  private async room(): Promise<'ok' | 'full' | 'gone'> {
+    try {
+      return (await this.daemon!.request({ kind: 'room' } satisfies ToDaemon)) === true ? 'ok' : 'full'
+    } catch {
+      return 'gone'
+    }
+  }
+
+  /** Waits for the daemon to report a dropped backlog, then copies every region that may differ. */
+  private async watch(): Promise<void> {
+    const daemon = this.daemon!
+    while (!this.closing) {
+      let r: { epoch?: number; closed?: boolean }
+      try {
+        r = (await daemon.request({ kind: 'watch', epoch: this.epoch } satisfies ToDaemon)) as typeof r
+      } catch {
+        return
+      }
+      if (this.closing || r.closed || r.epoch === undefined) return
+      this.epoch = r.epoch
+      this.disk.log.warn('the site fell too far behind: copying every region written since the last clean close')
+      // the daemon drops what it is sent until this arrives, in order, ahead of the copies
+      this.send({ kind: 'resync', inst: this.id }, undefined, 0, 0)
+      const m = this.map
+      for (const c of this.chunksOf(x => m.has(m.touched, x))) this.copies.add(c)
+      this.kickCopy()
+    }
+  }
+
+  // ---- events and close ----
+
+  event(e: DiskEvent): void {
+    if (e === 'stun') this.stunned = true
+    else if (e === 'unstun') {
+      this.stunned = false
+      const w = this.unstun
+      this.unstun = null
+      w?.()
+    }
+    // snapshot: nothing is held back from the disk, so the image is already consistent
+  }
+
+  async close(reason: CloseReason): Promise<void> {
+    this.closing = true
+    const w = this.unstun
+    this.unstun = null
+    w?.()
+    this.pause?.wake()
+    await this.copying
+    if (this.daemon === null) {
+      if (this.marking !== null) clearTimeout(this.marking)
+      return
+    }
+    try {
+      await this.flushOutbox()
+    } catch (e) {
+      this.disk.log.warn('could not mark regions at close: the disk stays marked for a resync', { error: errText(e) })
+      await this.daemon.request({ kind: 'forget' } satisfies ToDaemon).catch(() => {})
+      return
+    }
+    this.daemon.post({ kind: 'unwatch' } satisfies ToDaemon)
+    await this.watching
+    let drained = false
+    try {
+      await this.daemon.request({ kind: 'drain', timeoutMs: DRAIN_MS } satisfies ToDaemon)
+      drained = true
+    } catch (e) {
+      this.disk.log.warn('the site did not take the backlog before close: the disk stays marked for a resync', { reason, error: errText(e) })
+    }
+    if (!drained) {
+      // the next open may be on another host whose daemon copies these regions: nothing stale of
+      // ours may reach the site after that
+      await this.daemon.request({ kind: 'forget' } satisfies ToDaemon).catch(() => {})
+      return
+    }
+    this.daemon.post({ kind: 'bye' } satisfies ToDaemon)
+    if (this.copies.size > 0) return
+    // the site holds every write; the disk must too before the sidecar says they agree
+    try {
+      await this.lower.flush()
+    } catch (e) {
+      this.disk.log.warn('flush at close failed: the disk stays marked for a resync', { error: errText(e) })
+      return
+    }
+    const m = this.map
+    m.touched.fill(0)
+    // a region's first copy is done once none of its chunks is left to seed
+    const perRegion = m.regionSize / CHUNK
+    for (let r = 0; r < m.regions; r++) {
+      let left = false
+      for (let c = r * perRegion; c < (r + 1) * perRegion && !left; c++) left = this.seeds.has(c)
+      if (!left) m.unseeded[r >>> 3]! &= ~(1 << (r & 7))
+    }
+    m.state = CLEAN
+    await m.persist()
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * What an instance says to its host's daemon (posts, and requests it waits on), and how an error
+ * becomes text for a log line or a message.
+ */
+
+// ---- messages an instance sends its daemon. `inst` names the instance that opened the disk last:
+// what an instance that died (its VM's worker ended) left in flight is dropped, not applied after
+// what its successor sends.
+export type ToDaemon =
+  | { kind: 'open'; inst: number; site: string; ring?: SharedArrayBuffer }
+  | { kind: 'write'; inst: number; offset: number; buf: ArrayBuffer }
+  /** A write whose bytes wait in the instance's ring at sector `at`; the daemon frees up to `end`. */
+  | { kind: 'staged'; inst: number; offset: number; length: number; at: number; end: number }
+  | { kind: 'zero'; inst: number; offset: number; length: number }
+  | { kind: 'resync'; inst: number }
+  | { kind: 'drain'; timeoutMs: number }
+  | { kind: 'forget' }
+  | { kind: 'bye' }
+  | { kind: 'watch'; epoch: number }
+  | { kind: 'unwatch' }
+  | { kind: 'room' }
+
+export function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
