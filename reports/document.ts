@@ -3,6 +3,7 @@
  * console table and the published listing are all rendered from it, and `report.schema.json`
  * describes exactly these types.
  */
+import type { HistogramData, HistogramSummary as LatencySummary } from '../harness/base/histogram.js'
 
 /** The report format's major version; readers accept documents of the same major. */
 export const SCHEMA_VERSION = 1 as const
@@ -67,31 +68,13 @@ export interface FilterLogLine {
   msg: string
 }
 
-/** Latency summary of one side of a benchmark, recomputed from its histogram. */
-export interface LatencySummary {
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  max: number
-  mean: number
-}
-
 /**
- * A serialized latency histogram, sparse: `bucketNs[i]` is the inclusive upper bound of a
- * non-empty bucket and `counts[i]` its count, `bucketNs` strictly ascending. Two histograms
- * merge by adding the counts of equal bounds (see `histogram.ts` for the bucket layout).
+ * Latency summary of one side of a benchmark, recomputed from its histogram; and the serialized
+ * histogram, sparse (`bucketNs[i]` the inclusive upper bound of a non-empty bucket, `counts[i]` its
+ * count, ascending), which merges by adding the counts of equal bounds. Both are the ground
+ * floor's (harness/base/histogram.ts), the one bucket layout of the bench and the reports.
  */
-export interface HistogramData {
-  bucketNs: number[]
-  counts: number[]
-  /** Exact sum of the recorded values, so a merged mean is exact. */
-  sumNs?: number
-  /** Exact smallest recorded value. */
-  minNs?: number
-  /** Exact largest recorded value. */
-  maxNs?: number
-}
+export type { HistogramData, LatencySummary }
 
 /** One side (no filter, with the filter, or the reference filter) of a benchmark. */
 export interface BenchmarkSide {
