@@ -53,6 +53,8 @@ async function nextVersion(modulePath: string, version: string, pattern: RegExp,
   fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}\n')
   const file = path.join(dir, 'filter.js')
   fs.writeFileSync(file, bumped)
+  // the modules the entry imports, as they are
+  for (const f of fs.readdirSync(path.dirname(modulePath))) if (f.endsWith('.js') && f !== path.basename(modulePath)) fs.copyFileSync(path.join(path.dirname(modulePath), f), path.join(dir, f))
   return packageModule(file, { descriptor: { ...descriptor, version } })
 }
 

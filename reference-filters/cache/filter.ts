@@ -24,10 +24,7 @@
  * a while (a hashed bit per block remembers the first): a read that is never repeated — the bulk
  * of a random workload over a disk larger than the cache — costs no copy and no eviction.
  */
-import type { Decision, DiskContext, FilterInstance, FilterModule, Io, Outcome } from '../../harness/sdk/index.js'
-
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
-const COMPLETE: Decision = Object.freeze({ kind: 'complete' as const })
+import { COMPLETE, PASS, type Decision, type DiskContext, type FilterInstance, type FilterModule, type Io, type Outcome } from 'iofcert/sdk'
 
 const BLOCK = 4096
 const MiB = 1 << 20

@@ -2,9 +2,7 @@
  * Negative control for ordering.completion: one I/O in 300 is never settled (its start() returns a
  * Promise that never resolves), so the framework times it out with ETIMEDOUT.
  */
-import type { Decision, FilterModule } from '../../harness/sdk/index.js'
-
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
+import { PASS, type Decision, type FilterModule } from 'iofcert/sdk'
 
 const control: FilterModule = {
   abiVersion: 1,

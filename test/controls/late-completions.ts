@@ -3,9 +3,8 @@
  * for 2 ms before passing it, so 2 % of the I/Os complete at least 2 ms late — a p99 of 2 ms or
  * more — while its throughput at saturation hardly changes.
  */
-import type { Decision, FilterModule, Io } from '../../harness/sdk/index.js'
+import { PASS, type Decision, type FilterModule, type Io } from 'iofcert/sdk'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
 const LATE_EVERY = 50
 const LATE_MS = 2
 

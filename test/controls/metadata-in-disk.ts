@@ -4,9 +4,8 @@
  * open and at every flush, instead of in its sidecar. The guest's I/O passes untouched, but the
  * disk no longer holds only what the guest wrote.
  */
-import type { Decision, DiskContext, FilterModule, Io } from '../../harness/sdk/index.js'
+import { PASS, type Decision, type DiskContext, type FilterModule, type Io } from 'iofcert/sdk'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
 const MAGIC = [0x4d, 0x45, 0x54, 0x41] // 'META'
 
 function record(generation: number): Uint8Array {

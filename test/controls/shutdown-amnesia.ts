@@ -1,102 +1,17 @@
 /**
- * Negative control for lifecycle.reboot: a write-back cache that completes writes at once, holds
- * copies, serves reads with them laid over the disk's bytes and writes them back in issue order —
- * on a flush (before passing it down, so flush is honest), on a snapshot, before an unmap, when it
- * holds too many, and at close — except close('host-shutdown'), which it takes for "the host will
- * be back" and skips: the writes it held live only in memory and are gone after the reboot.
+ * Negative control for lifecycle.reboot: a write-back cache (writeback-base.ts) that writes back
+ * what it holds at every close except close('host-shutdown'), which it takes for "the host will be
+ * back" and skips: the writes it held live only in memory and are gone after the reboot.
  */
-import type { CloseReason, Decision, DiskContext, DiskEvent, FilterInstance, FilterModule, Io } from '../../harness/sdk/index.js'
+import type { CloseReason } from 'iofcert/sdk'
+import { WriteBack, writeBackModule } from './writeback-base.js'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
-const COMPLETE: Decision = Object.freeze({ kind: 'complete' as const })
-/** Held writes before the cache writes back without being asked. */
-const LIMIT = 512
-
-interface Held {
-  readonly offset: number
-  readonly data: Uint8Array
-}
-
-class WriteBack implements FilterInstance {
-  /** Held writes in the order the guest issued them; an entry leaves only once it is on the disk. */
-  private held: Held[] = []
-  private draining: Promise<void> = Promise.resolve()
-  /** I/O waiting to be passed down: later ones queue behind it, so none overtakes another. */
-  private waiting = 0
-  private passed: Promise<unknown> = Promise.resolve()
-
-  constructor(private readonly disk: DiskContext) {}
-
-  start(io: Io): Decision | Promise<Decision> {
-    switch (io.op) {
-      case 'write':
-        this.held.push({ offset: io.offset, data: io.data!.slice() })
-        if (this.held.length < LIMIT) return COMPLETE
-        return this.writeBack().then(() => COMPLETE)
-      case 'read':
-        if (!this.held.some(h => h.offset < io.offset + io.length && io.offset < h.offset + h.data.length)) return this.passInOrder(null)
-        return this.readThrough(io)
-      case 'unmap':
-      case 'flush':
-        // held data goes first, so the unmap comes after it and the flush covers it
-        return this.passInOrder(() => this.writeBack())
-    }
-  }
-
-  /** Passes an I/O down after `before` and after every I/O passed before it. */
-  private passInOrder(before: (() => Promise<void>) | null): Decision | Promise<Decision> {
-    if (before === null && this.waiting === 0) return PASS
-    this.waiting++
-    const p = this.passed.then(before).then(() => {
-      this.waiting--
-      return PASS
-    })
-    this.passed = p
-    return p
-  }
-
-  /** The disk's bytes with every held write laid over them, oldest first. */
-  private async readThrough(io: Io): Promise<Decision> {
-    const held = this.held.slice()
-    const bytes = await this.disk.lower.read(io.offset, io.length)
-    for (const h of held) {
-      const from = Math.max(io.offset, h.offset)
-      const to = Math.min(io.offset + io.length, h.offset + h.data.length)
-      if (from < to) bytes.set(h.data.subarray(from - h.offset, to - h.offset), from - io.offset)
-    }
-    io.data!.set(bytes)
-    return COMPLETE
-  }
-
-  /** Writes back what is held now, in issue order. */
-  private writeBack(): Promise<void> {
-    this.draining = this.draining.then(async () => {
-      const batch = this.held.slice()
-      for (const h of batch) await this.disk.lower.write(h.offset, h.data)
-      this.held = this.held.slice(batch.length)
-    })
-    return this.draining
-  }
-
-  event(e: DiskEvent): Promise<void> | void {
-    if (e === 'snapshot') return this.writeBack()
-  }
-
-  close(reason: CloseReason): Promise<void> | void {
+class ShutdownAmnesia extends WriteBack {
+  override close(reason: CloseReason): Promise<void> | void {
     // the fault under test: a host shutdown is taken for a pause, and what is held is dropped
     if (reason === 'host-shutdown') return
-    return this.writeBack()
+    return super.close(reason)
   }
 }
 
-const control: FilterModule = {
-  abiVersion: 1,
-  name: 'ctl-shutdown-amnesia',
-  vendor: 'IOFCERTCTL',
-  version: '1.0.0',
-  class: 'cache',
-  open(disk) {
-    return new WriteBack(disk)
-  },
-}
-export default control
+export default writeBackModule('ctl-shutdown-amnesia', ShutdownAmnesia)

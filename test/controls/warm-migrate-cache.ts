@@ -11,10 +11,8 @@
  * itself in flight on them until done; a read fills the cache in done() only with blocks that had
  * no write in flight when it started and none since.
  */
-import type { CloseReason, Decision, DiskContext, FilterInstance, FilterModule, Io, Outcome } from '../../harness/sdk/index.js'
+import { COMPLETE, PASS, type CloseReason, type Decision, type DiskContext, type FilterInstance, type FilterModule, type Io, type Outcome } from 'iofcert/sdk'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
-const COMPLETE: Decision = Object.freeze({ kind: 'complete' as const })
 const BLOCK = 4096
 const MiB = 1 << 20
 const MAGIC = 0x574d4331 // "WMC1"

@@ -1,99 +1,16 @@
 /**
- * Negative control for ordering.sequential-overwrite: a write-back cache that completes writes at
- * once, holds copies, and serves reads with them laid over the disk's bytes in issue order (so the
- * guest sees the right data) — but writes its held data back newest first. Where two held writes
- * overlap, the older one lands last and the disk ends up with stale bytes.
+ * Negative control for ordering.sequential-overwrite: a write-back cache (writeback-base.ts) that
+ * serves reads with its held writes laid over the disk's bytes in issue order (so the guest sees
+ * the right data) but writes them back newest first. Where two held writes overlap, the older one
+ * lands last and the disk ends up with stale bytes.
  */
-import type { Decision, DiskContext, DiskEvent, FilterInstance, FilterModule, Io } from '../../harness/sdk/index.js'
+import { type Held, WriteBack, writeBackModule } from './writeback-base.js'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
-const COMPLETE: Decision = Object.freeze({ kind: 'complete' as const })
-/** Held writes before the cache writes back without being asked. */
-const LIMIT = 512
-
-interface Held {
-  readonly offset: number
-  readonly data: Uint8Array
-}
-
-class WriteBack implements FilterInstance {
-  /** Held writes in the order the guest issued them; an entry leaves only once it is on the disk. */
-  private held: Held[] = []
-  private draining: Promise<void> = Promise.resolve()
-  /** I/O waiting to be passed down: later ones queue behind it, so none overtakes another. */
-  private waiting = 0
-  private passed: Promise<unknown> = Promise.resolve()
-
-  constructor(private readonly disk: DiskContext) {}
-
-  start(io: Io): Decision | Promise<Decision> {
-    switch (io.op) {
-      case 'write':
-        this.held.push({ offset: io.offset, data: io.data!.slice() })
-        if (this.held.length < LIMIT) return COMPLETE
-        return this.writeBack().then(() => COMPLETE)
-      case 'read':
-        if (!this.held.some(h => h.offset < io.offset + io.length && io.offset < h.offset + h.data.length)) return this.passInOrder(null)
-        return this.readThrough(io)
-      case 'unmap':
-      case 'flush':
-        // held data goes first, so the unmap (or the flush) comes after it
-        return this.passInOrder(() => this.writeBack())
-    }
-  }
-
-  /** Passes an I/O down after `before` and after every I/O passed before it. */
-  private passInOrder(before: (() => Promise<void>) | null): Decision | Promise<Decision> {
-    if (before === null && this.waiting === 0) return PASS
-    this.waiting++
-    const p = this.passed.then(before).then(() => {
-      this.waiting--
-      return PASS
-    })
-    this.passed = p
-    return p
-  }
-
-  /** The disk's bytes with every held write laid over them, oldest first. */
-  private async readThrough(io: Io): Promise<Decision> {
-    const held = this.held.slice()
-    const bytes = await this.disk.lower.read(io.offset, io.length)
-    for (const h of held) {
-      const from = Math.max(io.offset, h.offset)
-      const to = Math.min(io.offset + io.length, h.offset + h.data.length)
-      if (from < to) bytes.set(h.data.subarray(from - h.offset, to - h.offset), from - io.offset)
-    }
-    io.data!.set(bytes)
-    return COMPLETE
-  }
-
-  /** Writes back what is held now — newest first (the fault this control exists to show). */
-  private writeBack(): Promise<void> {
-    this.draining = this.draining.then(async () => {
-      const batch = this.held.slice()
-      for (let i = batch.length - 1; i >= 0; i--) await this.disk.lower.write(batch[i]!.offset, batch[i]!.data)
-      this.held = this.held.slice(batch.length)
-    })
-    return this.draining
-  }
-
-  event(e: DiskEvent): Promise<void> | void {
-    if (e === 'snapshot') return this.writeBack()
-  }
-
-  close(): Promise<void> {
-    return this.writeBack()
+class WriteBackLifo extends WriteBack {
+  protected override writeBackOrder(batch: readonly Held[]): readonly Held[] {
+    // the fault under test: newest first
+    return batch.slice().reverse()
   }
 }
 
-const control: FilterModule = {
-  abiVersion: 1,
-  name: 'ctl-writeback-lifo',
-  vendor: 'IOFCERTCTL',
-  version: '1.0.0',
-  class: 'cache',
-  open(disk) {
-    return new WriteBack(disk)
-  },
-}
-export default control
+export default writeBackModule('ctl-writeback-lifo', WriteBackLifo)

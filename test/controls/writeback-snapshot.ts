@@ -4,11 +4,9 @@
  * takes hold (it pauses while stunned) — but ignores the snapshot event, so a snapshot misses
  * writes the guest was told are done.
  */
-import type { Decision, DiskContext, DiskEvent, FilterInstance, FilterModule, Io, IoError, Outcome } from '../../harness/sdk/index.js'
+import { COMPLETE, PASS, type Decision, type DiskContext, type DiskEvent, type FilterInstance, type FilterModule, type Io, type IoError, type Outcome } from 'iofcert/sdk'
 
 const SECTOR = 512
-const PASS: Decision = { kind: 'pass' }
-const COMPLETE: Decision = { kind: 'complete' }
 
 class WriteBack implements FilterInstance {
   /** Sector → its newest acknowledged bytes, not yet below. */

@@ -7,6 +7,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildPackage, generateKeyPair, readPrivateKey } from '../../harness/framework/package/index.js'
+import { importDescription } from '../../harness/framework/inspect.js'
 
 const keyDir = path.join(os.tmpdir(), 'iofcert-test-keys')
 
@@ -52,7 +53,8 @@ export function siblingImports(modulePath: string): string[] {
  * module imports from its own folder go beside the entry, and so do the files in `with`.
  */
 export async function packageModule(modulePath: string, o: { descriptor?: Record<string, unknown>; outDir?: string; sign?: boolean; with?: readonly string[] } = {}): Promise<string> {
-  const mod = ((await import(pathToFileURL(modulePath).href)) as { default: Record<string, unknown> }).default
+  // read through the framework's loader, as install reads it: a filter may import iofcert/sdk
+  const mod = (await importDescription(pathToFileURL(modulePath).href)) as Record<string, unknown>
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'iofcert-ctl-'))
   fs.copyFileSync(modulePath, path.join(stage, 'filter.js'))
   for (const rel of siblingImports(modulePath)) {

@@ -1,7 +1,6 @@
 /** A pass-through filter of class inspection with a synchronous start (the hot path of a real filter that passes). */
-import type { Decision, FilterModule } from '../../sdk/index.js'
+import { PASS, type FilterModule } from 'iofcert/sdk'
 
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
 const mod: FilterModule = {
   abiVersion: 1,
   name: 'pass-inspection',

@@ -5,11 +5,9 @@
  * probes of the open classes are the "second filter of the same class" the exclusivity checks
  * install.
  */
-import type { Decision, FilterClass, FilterModule, Io, Outcome } from '../../sdk/index.js'
+import { PASS, type Decision, type FilterClass, type FilterModule, type Io, type Outcome } from '../../sdk/index.js'
 import { crc32c } from '../../base/crc32c.js'
 import { record } from './record.js'
-
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
 
 /** The module name of the probe of a class. */
 export function probeName(cls: FilterClass): string {

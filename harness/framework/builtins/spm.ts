@@ -3,9 +3,7 @@
  * (0 = unlimited; then the instance has no handlers and costs nothing); `reservationIops` and
  * `shares` are recorded for the datastore scheduler and do not throttle a lone disk.
  */
-import type { Decision, DiskContext, FilterInstance, FilterModule, Io } from '../../sdk/index.js'
-
-const PASS: Decision = Object.freeze({ kind: 'pass' as const })
+import { PASS, type Decision, type DiskContext, type FilterInstance, type FilterModule, type Io } from '../../sdk/index.js'
 
 function open(disk: DiskContext): FilterInstance {
   const limit = Number(disk.policy.limitIops ?? 0)
