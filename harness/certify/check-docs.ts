@@ -1,8 +1,8 @@
 /**
  * What each check of the catalogue does, how it fails and what commonly makes it fail, written
- * for vendors. `docs/checks.md` is generated from this map and the check registry
- * (`npm run docs:checks`, scripts/checks-doc.mjs); test/checks-doc.test.ts fails when a
- * registered check has no entry here, when an entry names no registered check, or when
+ * for vendors. `docs/checks.md` is generated from this map and the suites' checks
+ * (suites/index.ts; `npm run docs:checks`, scripts/checks-doc.mjs); test/checks-doc.test.ts fails
+ * when a check has no entry here, when an entry names no check, or when
  * docs/checks.md is not what the generator writes now. Plain data: it imports nothing.
  *
  * The text is Markdown (inline code, no headings). Numbers are the `default` profile's and the
