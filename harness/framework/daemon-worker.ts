@@ -43,14 +43,16 @@ function flushLogs(): void {
 let nextSid = 1
 const siteWaits = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 let siteBatch: SiteCall[] = []
+let siteTransfer: ArrayBuffer[] = []
 let siteScheduled = false
 // site calls of one turn travel in one message (the main thread hosts the sites): a replication
 // daemon shipping thousands of writes a second costs the main thread a few messages, not thousands
-function siteCall(m: Omit<SiteCall, 'sid'>): Promise<unknown> {
+function siteCall(m: Omit<SiteCall, 'sid'>, transfer?: ArrayBuffer): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sid = nextSid++
     siteWaits.set(sid, { resolve, reject })
     siteBatch.push({ sid, ...m })
+    if (transfer !== undefined) siteTransfer.push(transfer)
     if (!siteScheduled) {
       siteScheduled = true
       queueMicrotask(flushSiteCalls)
@@ -60,8 +62,10 @@ function siteCall(m: Omit<SiteCall, 'sid'>): Promise<unknown> {
 function flushSiteCalls(): void {
   siteScheduled = false
   const list = siteBatch
+  const transfer = siteTransfer
   siteBatch = []
-  port.postMessage({ t: 'sites', list } satisfies FromDaemon)
+  siteTransfer = []
+  port.postMessage({ t: 'sites', list } satisfies FromDaemon, transfer)
 }
 
 const targets: Targets = Object.freeze({
@@ -75,7 +79,11 @@ const targets: Targets = Object.freeze({
       async write(disk, offset, bytes) {
         check()
         if (!(bytes instanceof Uint8Array)) throw Object.assign(new TypeError('EINVAL: write needs a Uint8Array'), { code: 'EINVAL' })
-        await siteCall({ op: 'write', site, conn, disk: String(disk), offset, data: bytes })
+        // the site gets a copy of its own, taken now and moved, not cloned: one copy rather than a
+        // clone's two, and the daemon may reuse its buffer (or shared memory) once this returns.
+        // Made by the constructor, which reads the source's own length (not a subclass's getter).
+        const copy = new Uint8Array(bytes)
+        await siteCall({ op: 'write', site, conn, disk: String(disk), offset, data: copy }, copy.buffer)
       },
       async flush(disk) {
         check()

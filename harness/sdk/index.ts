@@ -110,7 +110,10 @@ export interface FilterInstance {
 }
 
 export interface ReplicaTarget {
-  /** Apply a write to the replica of `disk`; writes to one disk apply in call order. */
+  /**
+   * Apply a write to the replica of `disk`; writes to one disk apply in call order. The target
+   * copies `data` before the call returns: the caller may reuse the bytes at once.
+   */
   write(disk: string, offset: number, data: Uint8Array): Promise<void>
   /** Everything written to `disk` before this call is durable at the site. */
   flush(disk: string): Promise<void>
