@@ -1,8 +1,8 @@
 /**
  * The reference cdp's tunables: how big a region, a chunk and a site write are, how long marks
  * wait to share a sidecar sync, how fast the first copy goes, how much backlog a disk may have and
- * how long the waits on the daemon are bounded. The ring's geometry is in ring.ts, the sidecar's
- * format in dirty-map.ts.
+ * how long the waits on the daemon are bounded, and how long completed writes wait to travel
+ * together. The sidecar's format is in dirty-map.ts.
  */
 const MiB = 1 << 20
 /** Unit of copying a region to the site. */
@@ -21,8 +21,11 @@ export const SEED_PACE_MS = 30
 export const MAX_JOIN = MiB
 /** A disk's backlog beyond this is dropped, and the disk copied again from its regions. */
 export const QUEUE_CAP = 128 * MiB
-/** Chunk copies wait while a disk's backlog is above this, so they cannot overflow it. */
-export const LOW_WATER = 16 * MiB
+/**
+ * Chunk copies wait while a disk's backlog is above this, so they cannot overflow it; so do new
+ * guest writes while the site takes writes (see WRITE_ROOM_EVERY).
+ */
+export const LOW_WATER = 4 * MiB
 /** Bookkeeping bytes counted per queued write, so a flood of tiny unmaps is bounded too. */
 export const ENTRY_COST = 128
 /** A failed site write is retried after this, doubling with each failure in a row… */
@@ -30,8 +33,15 @@ export const BACKOFF_MIN_MS = 10
 /** …up to this. */
 export const BACKOFF_MAX_MS = 500
 /** Chunk copies ask the daemon for room after posting this much. */
-export const ROOM_EVERY = 4 * MiB
-/** How long a chunk copy waits for room before it looks again at close and stun. */
+export const ROOM_EVERY = 2 * MiB
+/**
+ * An instance asks the daemon whether the disk's backlog is under LOW_WATER after sending this
+ * much of its guest's writes; when it is not and the site takes writes, new writes wait in
+ * `start` until it is (at most ROOM_WAIT_MS at a time): a guest that writes faster than the site
+ * takes its writes goes at the site's pace, rather than the backlog growing in the daemon.
+ */
+export const WRITE_ROOM_EVERY = MiB
+/** How long a chunk copy (or a guest write) waits for room before it looks again at close and stun (goes on). */
 export const ROOM_WAIT_MS = 1000
 /** How long a close waits for the daemon to ship the disk's backlog. */
 export const DRAIN_MS = 20_000
@@ -42,5 +52,17 @@ export const OPEN_COPY_MS = 15_000
  * call `done`): it stops holding back overlapping writes and its chunks are copied again.
  */
 export const STALE_MS = 30_000
+/**
+ * Completed writes wait this long in an instance's send queue before they are read back and
+ * posted together (sooner when QUEUE_BATCH of them or QUEUE_BYTES are waiting, or a request
+ * follows them): a copy of each write as it completes, and a message and a wake-up of the daemon
+ * per write, would cost the guest's I/O path and the host's CPUs more than the writes themselves.
+ * It adds as much to the replica's lag, and holds back a write that overlaps a waiting one.
+ */
+export const QUEUE_LINGER_MS = 2
+export const QUEUE_BATCH = 64
+export const QUEUE_BYTES = 256 * 1024
+/** Largest read-back: queued writes that follow each other on the disk are read back in one read. */
+export const READ_BACK_MAX = 256 * 1024
 /** Bound on the daemon's stop(): in-flight site writes, then closing the targets. */
 export const STOP_SETTLE_MS = 2500

@@ -32,66 +32,63 @@ export function startDaemon(ctx: DaemonContext): Daemon {
     return p === undefined || (inst !== undefined && p.owner !== inst) ? undefined : p
   }
 
+  const handle = (from: { disk: string }, m: ToDaemon): unknown => {
+    if (stopped) {
+      // nothing queued now reaches the site: a drain must not be taken for success
+      if (m.kind === 'drain' || m.kind === 'open') throw new Error('ENODEV: the replication daemon is stopping')
+      return m.kind === 'room' ? false : m.kind === 'watch' ? { closed: true } : undefined
+    }
+    switch (m.kind) {
+      case 'open': {
+        let p = pumps.get(from.disk)
+        if (p === undefined) {
+          p = new Pump(from.disk, m.site, target, ctx.log)
+          pumps.set(from.disk, p)
+        }
+        p.reopen(m.inst, m.site)
+        return { epoch: p.epoch }
+      }
+      case 'write':
+        pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
+        return undefined
+      case 'zero':
+        pumpOf(from.disk, m.inst)?.pushZero(m.offset, m.length)
+        return undefined
+      case 'resync':
+        pumpOf(from.disk, m.inst)?.resync()
+        return undefined
+      case 'drain':
+        return pumpOf(from.disk)?.drain(m.timeoutMs) ?? true
+      case 'room':
+        return pumpOf(from.disk)?.room(m.wait, m.writes) ?? true
+      case 'watch':
+        return pumpOf(from.disk)?.watch(m.epoch) ?? { closed: true }
+      case 'unwatch':
+        pumpOf(from.disk)?.answerWatch({ closed: true })
+        return undefined
+      case 'forget': {
+        const p = pumpOf(from.disk)
+        if (p === undefined) return undefined
+        pumps.delete(from.disk)
+        return p.forget()
+      }
+      case 'bye': {
+        const p = pumpOf(from.disk)
+        if (p === undefined) return undefined
+        if (p.idle) {
+          pumps.delete(from.disk)
+          p.stop()
+        } else p.answerWatch({ closed: true })
+        return undefined
+      }
+      default:
+        throw new Error(`unknown message ${JSON.stringify((m as { kind?: unknown }).kind)}`)
+    }
+  }
+
   return {
     message(from, raw) {
-      const m = raw as ToDaemon
-      if (stopped) {
-        // nothing queued now reaches the site: a drain must not be taken for success
-        if (m.kind === 'drain' || m.kind === 'open') throw new Error('ENODEV: the replication daemon is stopping')
-        return m.kind === 'room' ? false : m.kind === 'watch' ? { closed: true } : undefined
-      }
-      switch (m.kind) {
-        case 'open': {
-          let p = pumps.get(from.disk)
-          if (p === undefined) {
-            p = new Pump(from.disk, m.site, target, ctx.log)
-            pumps.set(from.disk, p)
-          }
-          p.reopen(m.inst, m.site, m.ring)
-          return { epoch: p.epoch }
-        }
-        case 'write':
-          pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
-          return undefined
-        case 'staged': {
-          const p = pumpOf(from.disk, m.inst)
-          const data = p?.unstage(m.at, m.length, m.end) ?? null
-          if (data !== null) p!.push({ offset: m.offset, length: m.length, data })
-          return undefined
-        }
-        case 'zero':
-          pumpOf(from.disk, m.inst)?.pushZero(m.offset, m.length)
-          return undefined
-        case 'resync':
-          pumpOf(from.disk, m.inst)?.resync()
-          return undefined
-        case 'drain':
-          return pumpOf(from.disk)?.drain(m.timeoutMs) ?? true
-        case 'room':
-          return pumpOf(from.disk)?.room() ?? true
-        case 'watch':
-          return pumpOf(from.disk)?.watch(m.epoch) ?? { closed: true }
-        case 'unwatch':
-          pumpOf(from.disk)?.answerWatch({ closed: true })
-          return undefined
-        case 'forget': {
-          const p = pumpOf(from.disk)
-          if (p === undefined) return undefined
-          pumps.delete(from.disk)
-          return p.forget()
-        }
-        case 'bye': {
-          const p = pumpOf(from.disk)
-          if (p === undefined) return undefined
-          if (p.idle) {
-            pumps.delete(from.disk)
-            p.stop()
-          } else p.answerWatch({ closed: true })
-          return undefined
-        }
-        default:
-          throw new Error(`unknown message ${JSON.stringify((m as { kind?: unknown }).kind)}`)
-      }
+      return handle(from, raw as ToDaemon)
     },
     async stop() {
       stopped = true

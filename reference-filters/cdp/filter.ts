@@ -3,9 +3,10 @@
  * the guest is copied to the host's daemon, which ships each disk's writes, in order, to the
  * recovery site the policy names.
  *
- * Write-order fidelity. An instance posts a write in `done`, so posts follow completion order,
- * and a link delivers posts in send order; the daemon keeps one queue per disk and has at most
- * one site write of it outstanding, removing an entry only once the site took it. Whatever the
+ * Write-order fidelity. An instance queues a write in `done` and sends its queue in order, so
+ * posts follow completion order, and a link delivers posts in send order; the daemon keeps one
+ * queue per disk and has at most one site write of it outstanding, removing an entry only once
+ * the site took it. Whatever the
  * site holds is therefore a prefix of the completion order, and a write completed before W was
  * issued completed before W did, so it is in every prefix that holds W. Completion order is not
  * the order in which overlapping writes land on the disk, though: the drive may carry two
@@ -29,9 +30,16 @@
  * chunk copy holds back overlapping writes while it reads, so it is shipped after every write it
  * holds and before every write it does not.
  *
- * Handing writes over. A write's bytes are copied into a ring of shared memory the daemon copies
- * them out of when the post arrives (a buffer of their own, transferred, when the ring is full):
- * a fresh buffer per write costs the VM's I/O thread more than the copy.
+ * Handing writes over. A write's bytes are not copied as it completes, on the guest's I/O path:
+ * its range stays held (no overlapping write goes down) and a couple of milliseconds later the
+ * completed writes are read back from the disk — one read per run of writes that follow each
+ * other on it — and posted, in completion order, in one message. A read-back thus finds exactly
+ * what its write left. A write that cannot be read back (a failing disk, a close while stunned) is
+ * not posted: its chunks are copied again.
+ *
+ * Backlog. A guest that writes faster than the site takes its writes is slowed to the site's
+ * pace: after each MiB of writes an instance asks the daemon whether the disk's backlog is under
+ * LOW_WATER, and while it is not, new writes wait in `start` (at most ROOM_WAIT_MS at a time).
  *
  * Outages. While the site is down the daemon retries with backoff and keeps the backlog in
  * memory; guest I/O never waits for it. A backlog past QUEUE_CAP is dropped and the instance,
@@ -41,8 +49,8 @@
  * - constants.ts: the tunables (regions, chunks, backlog caps, pacing, bounds on waits);
  * - messages.ts: what an instance says to its daemon;
  * - dirty-map.ts: the sidecar's format and the regions that may differ (DirtyMap);
- * - ring.ts: the ring of shared memory that carries write data to the daemon, and its format;
- * - instance.ts: a disk's instance in its VM (CdpInstance): holds, marks, posts, chunk copies;
+ * - instance.ts: a disk's instance in its VM (CdpInstance): holds, the send queue and its
+ *   read-backs, marks, posts, chunk copies;
  * - pump.ts: a disk's ordered queue to the site in the daemon (Pump);
  * - daemon.ts: the host's daemon (startDaemon): the pumps, the site connections, dispatch.
  */

@@ -1,15 +1,15 @@
 /**
  * A disk's instance, in its VM's worker: it holds overlapping writes apart, marks regions in the
  * sidecar before what needs the mark goes down or out, posts completed writes to the daemon in
- * completion order (their bytes through the ring), copies chunks that may differ to the site, and
- * at a clean close waits for the daemon to ship the backlog before it marks the disk clean.
+ * completion order (their bytes read back from the disk a moment later, see enqueue()), copies
+ * chunks that may differ to the site, and at a clean close waits for the daemon to ship the
+ * backlog before it marks the disk clean.
  */
 import { PASS } from 'iofcert/sdk'
 import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
-import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, ROOM_EVERY, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS } from './constants.js'
+import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, READ_BACK_MAX, ROOM_EVERY, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
 import { CLEAN, DIRTY, type DirtyMap } from './dirty-map.js'
 import { errText, type ToDaemon } from './messages.js'
-import { Ring } from './ring.js'
 
 /** A range held from `start` to `done` (a guest write or unmap) or around a chunk copy. */
 interface Hold {
@@ -23,10 +23,17 @@ interface Hold {
   next: Hold | null
 }
 
+/**
+ * What waits to be sent, in completion order: a completed write whose bytes are still to be read
+ * back (its hold kept until then), or a post ready to go (an unmap's zeros, a chunk, a resync).
+ */
+type Queued =
+  | { readonly kind: 'read-back'; readonly offset: number; readonly length: number; readonly hold: Hold }
+  | { readonly kind: 'ready'; readonly message: ToDaemon; readonly offset: number; readonly length: number }
+
 /** A post waiting in order until the regions it concerns are marked on stable storage. */
 interface Outgoing {
   readonly message: ToDaemon
-  readonly transfer: ArrayBuffer[] | undefined
   /** Regions [r0, r1] that must be marked first (r1 < r0: none). */
   readonly r0: number
   readonly r1: number
@@ -69,11 +76,21 @@ export class CdpInstance implements FilterInstance {
   private lastIo = performance.now()
   private pause: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null
   private stunned = false
-  private unstun: (() => void) | null = null
+  /** Waiting for the disk to be unstunned (chunk copies, read-backs). */
+  private unstuns: (() => void)[] = []
   private closing = false
   private epoch = 0
   private watching: Promise<void> | null = null
-  private ring: Ring | null = null
+  /** What waits to be sent (see enqueue()), the bytes of its writes, and the timer that sends it. */
+  private queue: Queued[] = []
+  private queueBytes = 0
+  private queueTimer: ReturnType<typeof setTimeout> | null = null
+  /** The batches taken from the queue, read back and sent one after another. */
+  private sending: Promise<void> = Promise.resolve()
+  /** Bytes of guest writes sent since the daemon was last asked for room (see askRoom()). */
+  private sinceWrites = 0
+  /** While set, the disk's backlog is full and the site takes writes: new writes wait in `start`. */
+  private roomWait: Promise<void> | null = null
   /** This instance among those that open the disk in turn (see ToDaemon). */
   private readonly id = Math.floor(Math.random() * 2 ** 48)
 
@@ -98,15 +115,7 @@ export class CdpInstance implements FilterInstance {
     }
     const site = String(this.disk.policy.site ?? 'dr')
     try {
-      const ring = new Ring()
-      let r: { epoch: number }
-      try {
-        r = (await this.daemon.request({ kind: 'open', inst: this.id, site, ring: ring.sab } satisfies ToDaemon)) as { epoch: number }
-        this.ring = ring
-      } catch {
-        // a daemon that cannot share memory with this VM gets each write in a buffer of its own
-        r = (await this.daemon.request({ kind: 'open', inst: this.id, site } satisfies ToDaemon)) as { epoch: number }
-      }
+      const r = (await this.daemon.request({ kind: 'open', inst: this.id, site } satisfies ToDaemon)) as { epoch: number }
       this.epoch = r.epoch
     } catch (e) {
       // the disk serves its VM all the same; the sidecar stays dirty, so a later open resyncs
@@ -157,13 +166,14 @@ export class CdpInstance implements FilterInstance {
       // (In a region still to be seeded the mark need only precede what is sent: see send().)
       if (!m.has(m.unseeded, r)) mark = true
     }
-    if (!mark && h.ready) return PASS
+    if (!mark && h.ready && this.roomWait === null) return PASS
     return this.admit(io.id, h, mark)
   }
 
-  /** Holds a write until its regions are marked on stable storage and it overlaps nothing earlier. */
+  /** Holds a write until the backlog has room, its regions are marked on stable storage and it overlaps nothing earlier. */
   private async admit(id: number, h: Hold, mark: boolean): Promise<Decision> {
     try {
+      if (this.roomWait !== null) await this.roomWait
       if (mark) {
         await this.map.persist()
         this.drainOutbox()
@@ -182,21 +192,125 @@ export class CdpInstance implements FilterInstance {
     if (io.op !== 'write' && io.op !== 'unmap') return
     const h = this.holds.get(io.id)
     if (h !== undefined) this.holds.delete(io.id)
-    if (outcome.ok) {
-      if (io.op === 'write') {
-        const staged = this.ring?.stage(io.data!) ?? null
-        if (staged !== null) this.send({ kind: 'staged', inst: this.id, offset: io.offset, length: io.length, at: staged.at, end: staged.end }, undefined, io.offset, io.length)
-        else {
-          const copy = io.data!.slice()
-          this.send({ kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, [copy.buffer], io.offset, io.length)
-        }
-      } else this.send({ kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, undefined, io.offset, io.length)
-    } else {
+    if (outcome.ok && io.op === 'write' && h !== undefined && this.daemon !== null) {
+      // its hold stays until its bytes are read back: no overlapping write goes down meanwhile
+      this.enqueue({ kind: 'read-back', offset: io.offset, length: io.length, hold: h })
+      return
+    }
+    if (outcome.ok && io.op === 'unmap') this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, offset: io.offset, length: io.length })
+    else if (outcome.ok && io.op === 'write' && h === undefined) {
+      // its hold was taken for lost (see dropStale()): a later write may be over it on the disk
+      for (let c = Math.floor(io.offset / CHUNK); c * CHUNK < io.offset + io.length; c++) this.copies.add(c)
+    } else if (!outcome.ok) {
       // what a failed write left on the disk is unknown: copy its chunks once it no longer holds them
       for (let c = Math.floor(io.offset / CHUNK); c * CHUNK < io.offset + io.length; c++) this.copies.add(c)
     }
     if (h !== undefined) this.release(h)
     if (this.copies.size > 0 && this.copying === null) this.kickCopy()
+  }
+
+  // ---- the send queue: completed writes read back, in completion order ----
+
+  /**
+   * Queues what is to be sent, in completion order. A completed write's bytes are not copied as it
+   * completes, on the guest's I/O path: its range stays held, so no overlapping write goes down,
+   * and a moment later (QUEUE_LINGER_MS, or sooner when QUEUE_BYTES or QUEUE_BATCH are waiting)
+   * the queue is read back from the disk in one read per run of writes that follow each other on
+   * it, and posted in one message. A write's read-back therefore finds exactly what it wrote.
+   */
+  private enqueue(q: Queued): void {
+    this.queue.push(q)
+    if (q.kind === 'read-back') this.queueBytes += q.length
+    if (this.queue.length >= QUEUE_BATCH || this.queueBytes >= QUEUE_BYTES) this.flushQueue()
+    else this.queueTimer ??= setTimeout(this.flushQueue, QUEUE_LINGER_MS)
+  }
+
+  private readonly flushQueue = (): void => {
+    if (this.queueTimer !== null) clearTimeout(this.queueTimer)
+    this.queueTimer = null
+    if (this.queue.length === 0) return
+    const list = this.queue
+    this.queue = []
+    this.queueBytes = 0
+    this.sending = this.sending.then(() => this.sendBatch(list)).catch(e => {
+      this.disk.log.error('could not send completed writes to the daemon', { error: errText(e) })
+    })
+  }
+
+  /** Everything queued so far, read back and handed to send() (requests wait for it). */
+  private settle(): Promise<void> {
+    this.flushQueue()
+    return this.sending
+  }
+
+  /** Reads back a batch's writes (runs that follow each other on the disk in one read) and sends it, in order. */
+  private async sendBatch(list: Queued[]): Promise<void> {
+    const out: { message: ToDaemon; offset: number; length: number }[] = []
+    let lost = false
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!
+      if (q.kind === 'ready') {
+        out.push(q)
+        continue
+      }
+      let j = i
+      let hi = q.offset + q.length
+      for (let n: Queued | undefined; (n = list[j + 1]) !== undefined && n.kind === 'read-back' && n.offset === hi && hi + n.length - q.offset <= READ_BACK_MAX; j++) hi += n.length
+      const data = await this.readBack(q.offset, hi - q.offset)
+      for (let k = i; k <= j; k++) this.release((list[k] as Extract<Queued, { kind: 'read-back' }>).hold)
+      if (data !== null) {
+        this.sinceWrites += hi - q.offset
+        // cloned, not moved: a layer below may still hold the buffer it read into (a cache)
+        out.push({ message: { kind: 'write', inst: this.id, offset: q.offset, buf: data.buffer as ArrayBuffer }, offset: q.offset, length: hi - q.offset })
+      } else {
+        // not read back (a failing disk, or a close while stunned): its chunks are copied again
+        for (let c = Math.floor(q.offset / CHUNK); c * CHUNK < hi; c++) this.copies.add(c)
+        lost = true
+      }
+      i = j
+    }
+    for (const o of out) this.send(o.message, o.offset, o.length)
+    if (lost) this.kickCopy()
+    if (this.sinceWrites >= WRITE_ROOM_EVERY) this.askRoom()
+  }
+
+  /**
+   * Asks the daemon whether the disk's backlog has room; when it has not (and the site takes
+   * writes: the daemon says yes at once while it fails), new guest writes wait in `start` until it
+   * has, at most ROOM_WAIT_MS. The question itself holds nothing up: throttling starts one answer
+   * late, and a guest whose writes the daemon keeps up with never waits.
+   */
+  private askRoom(): void {
+    this.sinceWrites = 0
+    const daemon = this.daemon
+    if (daemon === null || this.roomWait !== null) return
+    daemon.request({ kind: 'room', wait: false, writes: true } satisfies ToDaemon).then(async room => {
+      if (room === true || this.closing || this.roomWait !== null) return
+      let open = (): void => {}
+      this.roomWait = new Promise<void>(res => { open = res })
+      try {
+        await daemon.request({ kind: 'room', wait: true, writes: true } satisfies ToDaemon)
+      } catch {
+        // the daemon is gone: nothing to wait for
+      } finally {
+        this.roomWait = null
+        open()
+      }
+    }, () => {})
+  }
+
+  /** Reads [offset, offset + length) back for the site; null when it cannot (no filter I/O while stunned). */
+  private async readBack(offset: number, length: number): Promise<Uint8Array | null> {
+    while (this.stunned && !this.closing) await new Promise<void>(res => this.unstuns.push(res))
+    if (this.stunned) return null
+    try {
+      const data = await this.lower.read(offset, length)
+      // the message carries the whole buffer: a view of part of one is copied
+      return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice()
+    } catch (e) {
+      this.disk.log.warn('could not read back completed writes for the site; their chunks will be copied', { offset, length, error: errText(e) })
+      return null
+    }
   }
 
   // ---- posts, in order, each after the marks of its regions are on stable storage ----
@@ -209,16 +323,16 @@ export class CdpInstance implements FilterInstance {
    * site may hold for such a region is then unmarked, and what the disk alone may hold there is
    * found by the seed's copy.
    */
-  private send(message: ToDaemon, transfer: ArrayBuffer[] | undefined, offset: number, length: number): void {
+  private send(message: ToDaemon, offset: number, length: number): void {
     if (this.daemon === null) return
     const r0 = this.regionOf(offset)
     const r1 = length > 0 ? this.regionOf(offset + length - 1) : r0 - 1
     if (this.outbox.length === 0 && this.marked(r0, r1)) {
-      this.daemon.post(message, transfer)
+      this.post(message)
       return
     }
     for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) this.touch(r)
-    this.outbox.push({ message, transfer, r0, r1 })
+    this.outbox.push({ message, r0, r1 })
     this.markSoon()
   }
 
@@ -232,6 +346,18 @@ export class CdpInstance implements FilterInstance {
   private marked(r0: number, r1: number): boolean {
     for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) return false
     return true
+  }
+
+  /** Posts to the daemon (the link carries the posts of one turn in one message). */
+  private post(message: ToDaemon): void {
+    this.daemon?.post(message)
+  }
+
+  /** A request to the daemon, after everything queued before it was sent. */
+  private async request(message: ToDaemon, daemon: DaemonLink | null = this.daemon): Promise<unknown> {
+    await this.settle()
+    if (daemon === null) throw new Error('ENODEV: no daemon')
+    return daemon.request(message)
   }
 
   /** Writes the marks after a short pause, so that one sidecar sync covers many regions. */
@@ -258,7 +384,7 @@ export class CdpInstance implements FilterInstance {
     while (n < this.outbox.length) {
       const o = this.outbox[n]!
       if (!this.marked(o.r0, o.r1)) break
-      this.daemon?.post(o.message, o.transfer)
+      this.post(o.message)
       n++
     }
     if (n > 0) this.outbox = this.outbox.slice(n)
@@ -384,7 +510,7 @@ export class CdpInstance implements FilterInstance {
       // checked right before the read, in the same turn: no filter I/O while the disk is stunned
       if (this.closing || this.stunned) {
         this.release(h)
-        if (this.stunned && !this.closing) await new Promise<void>(res => { this.unstun = res })
+        if (this.stunned && !this.closing) await new Promise<void>(res => this.unstuns.push(res))
         continue
       }
       if (!from.delete(chunk)) {
@@ -402,11 +528,11 @@ export class CdpInstance implements FilterInstance {
       }
       // a first copy's chunk of zeros goes as zeros: the replica of a newly protected disk need not
       // be empty (the policy may have been removed and applied again, the disk trimmed meanwhile)
-      if (from === this.seeds && isZero(data)) this.send({ kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, undefined, lo, h.hi - lo)
+      if (from === this.seeds && isZero(data)) this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, offset: lo, length: h.hi - lo })
       else {
         const buf = data.buffer as ArrayBuffer
         this.sinceRoom += buf.byteLength
-        this.send({ kind: 'write', inst: this.id, offset: lo, buf }, [buf], lo, buf.byteLength)
+        this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: lo, buf }, offset: lo, length: buf.byteLength })
       }
       this.release(h)
       if (from === this.seeds && this.seeds.size === 0) this.disk.log.info('first copy to the site finished')
@@ -430,7 +556,7 @@ export class CdpInstance implements FilterInstance {
   /** Waits (bounded) until the daemon's backlog for this disk has room for more chunks. */
   private async room(): Promise<'ok' | 'full' | 'gone'> {
     try {
-      return (await this.daemon!.request({ kind: 'room' } satisfies ToDaemon)) === true ? 'ok' : 'full'
+      return (await this.request({ kind: 'room', wait: true, writes: false })) === true ? 'ok' : 'full'
     } catch {
       return 'gone'
     }
@@ -442,7 +568,7 @@ export class CdpInstance implements FilterInstance {
     while (!this.closing) {
       let r: { epoch?: number; closed?: boolean }
       try {
-        r = (await daemon.request({ kind: 'watch', epoch: this.epoch } satisfies ToDaemon)) as typeof r
+        r = (await this.request({ kind: 'watch', epoch: this.epoch }, daemon)) as typeof r
       } catch {
         return
       }
@@ -450,7 +576,7 @@ export class CdpInstance implements FilterInstance {
       this.epoch = r.epoch
       this.disk.log.warn('the site fell too far behind: copying every region written since the last clean close')
       // the daemon drops what it is sent until this arrives, in order, ahead of the copies
-      this.send({ kind: 'resync', inst: this.id }, undefined, 0, 0)
+      this.enqueue({ kind: 'ready', message: { kind: 'resync', inst: this.id }, offset: 0, length: 0 })
       const m = this.map
       for (const c of this.chunksOf(x => m.has(m.touched, x))) this.copies.add(c)
       this.kickCopy()
@@ -463,20 +589,18 @@ export class CdpInstance implements FilterInstance {
     if (e === 'stun') this.stunned = true
     else if (e === 'unstun') {
       this.stunned = false
-      const w = this.unstun
-      this.unstun = null
-      w?.()
+      for (const w of this.unstuns.splice(0)) w()
     }
     // snapshot: nothing is held back from the disk, so the image is already consistent
   }
 
   async close(reason: CloseReason): Promise<void> {
     this.closing = true
-    const w = this.unstun
-    this.unstun = null
-    w?.()
+    for (const w of this.unstuns.splice(0)) w()
     this.pause?.wake()
     await this.copying
+    // what completed before close is read back and sent (or its chunks marked for a copy)
+    await this.settle()
     if (this.daemon === null) {
       if (this.marking !== null) clearTimeout(this.marking)
       return
@@ -485,14 +609,14 @@ export class CdpInstance implements FilterInstance {
       await this.flushOutbox()
     } catch (e) {
       this.disk.log.warn('could not mark regions at close: the disk stays marked for a resync', { error: errText(e) })
-      await this.daemon.request({ kind: 'forget' } satisfies ToDaemon).catch(() => {})
+      await this.request({ kind: 'forget' }).catch(() => {})
       return
     }
-    this.daemon.post({ kind: 'unwatch' } satisfies ToDaemon)
+    this.post({ kind: 'unwatch' })
     await this.watching
     let drained = false
     try {
-      await this.daemon.request({ kind: 'drain', timeoutMs: DRAIN_MS } satisfies ToDaemon)
+      await this.request({ kind: 'drain', timeoutMs: DRAIN_MS })
       drained = true
     } catch (e) {
       this.disk.log.warn('the site did not take the backlog before close: the disk stays marked for a resync', { reason, error: errText(e) })
@@ -500,10 +624,10 @@ export class CdpInstance implements FilterInstance {
     if (!drained) {
       // the next open may be on another host whose daemon copies these regions: nothing stale of
       // ours may reach the site after that
-      await this.daemon.request({ kind: 'forget' } satisfies ToDaemon).catch(() => {})
+      await this.request({ kind: 'forget' }).catch(() => {})
       return
     }
-    this.daemon.post({ kind: 'bye' } satisfies ToDaemon)
+    this.post({ kind: 'bye' })
     if (this.copies.size > 0) return
     // the site holds every write; the disk must too before the sidecar says they agree
     try {

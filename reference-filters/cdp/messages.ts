@@ -7,10 +7,8 @@
 // what an instance that died (its VM's worker ended) left in flight is dropped, not applied after
 // what its successor sends.
 export type ToDaemon =
-  | { kind: 'open'; inst: number; site: string; ring?: SharedArrayBuffer }
+  | { kind: 'open'; inst: number; site: string }
   | { kind: 'write'; inst: number; offset: number; buf: ArrayBuffer }
-  /** A write whose bytes wait in the instance's ring at sector `at`; the daemon frees up to `end`. */
-  | { kind: 'staged'; inst: number; offset: number; length: number; at: number; end: number }
   | { kind: 'zero'; inst: number; offset: number; length: number }
   | { kind: 'resync'; inst: number }
   | { kind: 'drain'; timeoutMs: number }
@@ -18,7 +16,8 @@ export type ToDaemon =
   | { kind: 'bye' }
   | { kind: 'watch'; epoch: number }
   | { kind: 'unwatch' }
-  | { kind: 'room' }
+  /** Whether the disk's backlog is under LOW_WATER; with `wait`, answered once it is (bounded). */
+  | { kind: 'room'; wait: boolean; writes: boolean }
 
 export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e)

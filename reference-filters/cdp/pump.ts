@@ -7,7 +7,6 @@
 import type { DaemonContext, ReplicaTarget } from 'iofcert/sdk'
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, ENTRY_COST, LOW_WATER, MAX_JOIN, QUEUE_CAP, ROOM_WAIT_MS, STOP_SETTLE_MS } from './constants.js'
 import { errText } from './messages.js'
-import { RingReader } from './ring.js'
 
 let zeroBuf: Uint8Array | null = null
 
@@ -55,10 +54,10 @@ export class Pump {
   private lastError = ''
   private drains: Waiter[] = []
   private rooms: Waiter[] = []
+  /** Guest writes waiting for room: answered at once when the site fails. */
+  private writeRooms: Waiter[] = []
   private watcher: ((v: unknown) => void) | null = null
   private stopped = false
-  /** The open instance's ring of staged write data. */
-  private ring: RingReader | null = null
   /** The instance that opened the disk last: the only one whose writes are taken. */
   owner = -1
 
@@ -69,16 +68,10 @@ export class Pump {
   }
 
   /** A new instance opened the disk: whatever a previous one left queued still goes first. */
-  reopen(owner: number, site: string, ring: SharedArrayBuffer | undefined): void {
+  reopen(owner: number, site: string): void {
     this.owner = owner
     this.site = site
     this.overflowed = false
-    this.ring = ring === undefined ? null : new RingReader(ring)
-  }
-
-  /** Copies a staged write out of the instance's ring and frees its place there. */
-  unstage(at: number, length: number, end: number): Uint8Array | null {
-    return this.ring?.take(at, length, end) ?? null
   }
 
   push(e: Entry): void {
@@ -160,6 +153,8 @@ export class Pump {
     let error: unknown = null
     try {
       const t = await this.target(this.site)
+      // a queue dropped meanwhile is not shipped
+      if (gen !== this.gen || this.stopped) return
       await t.write(this.disk, lo, data)
     } catch (e) {
       error = e
@@ -171,6 +166,8 @@ export class Pump {
       if (this.failures === 1 || this.failures % 100 === 0) this.log.warn('site write failed; retrying', { disk: this.disk, failures: this.failures, error: this.lastError })
       // a drain answers promptly that the site is not taking writes, rather than at its timeout
       for (const d of this.drains.splice(0)) this.settle(d, new Error(`ENODEV: the site is not taking writes for ${this.disk}: ${this.lastError}`))
+      // and guest writes do not wait on it (the backlog grows to its cap, as in an outage)
+      this.answer(this.writeRooms.splice(0))
       const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(16, this.failures - 1))
       this.backoff = setTimeout(() => {
         this.backoff = null
@@ -218,21 +215,30 @@ export class Pump {
   }
 
   /** Resolves true when a chunk copy may add to the backlog, false after ROOM_WAIT_MS. */
-  room(): Promise<unknown> {
+  room(wait: boolean, writes: boolean): Promise<unknown> {
     if (this.bytes < LOW_WATER || this.stopped) return Promise.resolve(!this.stopped)
+    // guest writes never wait on a site that is not taking writes
+    if (writes && this.failures > 0) return Promise.resolve(true)
+    if (!wait) return Promise.resolve(false)
     return new Promise((resolve, reject) => {
       const w: Waiter = { seq: 0, resolve, reject, timer: null }
       w.timer = setTimeout(() => {
         w.timer = null
-        this.rooms = this.rooms.filter(x => x !== w)
+        if (writes) this.writeRooms = this.writeRooms.filter(x => x !== w)
+        else this.rooms = this.rooms.filter(x => x !== w)
         resolve(false)
       }, ROOM_WAIT_MS)
-      this.rooms.push(w)
+      ;(writes ? this.writeRooms : this.rooms).push(w)
     })
   }
 
   private answerRooms(): void {
-    for (const w of this.rooms.splice(0)) {
+    this.answer(this.rooms.splice(0))
+    this.answer(this.writeRooms.splice(0))
+  }
+
+  private answer(waiters: readonly Waiter[]): void {
+    for (const w of waiters) {
       if (w.timer !== null) clearTimeout(w.timer)
       w.resolve(!this.stopped)
     }
