@@ -32,6 +32,23 @@ test('instances reach their daemon in send order; the daemon ships writes to the
   })
 })
 
+test('a replica target keeps the bytes a daemon gave it as write() was called, whatever the array claims or becomes', async () => {
+  await withCluster({}, async c => {
+    const h = c.host('esx1')
+    await c.installModule(testFilter('daemon-echo'))
+    c.createPolicy({ name: 'rep', rules: [{ filter: 'echo@REPLICATION', params: { site: 'dr' } }] })
+    const vm = h.createVm('vm1')
+    await h.addDisk('vm1', { id: 'tamper1', capacity: 16 * MiB, policy: 'rep' })
+    await vm.powerOn()
+    await until(() => vm.logs.some(l => l.msg === 'tamper'), 5000, 'the tampering write')
+    assert.deepEqual(vm.logs.find(l => l.msg === 'tamper')?.data, { r: 'written' })
+    const site = c.site('dr')!
+    // the array's own 4096 bytes of 7s, not its claimed length and not what it held afterwards
+    assert.deepEqual(site.arrivals('tamper1').map(a => a.length), [4096])
+    assert.deepEqual(Buffer.from(site.read('tamper1', 0, 4096)), Buffer.alloc(4096, 7))
+  })
+})
+
 test('a down site rejects promptly with ENODEV; a slow site keeps write order', async () => {
   await withCluster({}, async c => {
     const site = c.site('dr')!

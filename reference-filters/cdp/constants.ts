@@ -64,5 +64,10 @@ export const QUEUE_BATCH = 64
 export const QUEUE_BYTES = 256 * 1024
 /** Largest read-back: queued writes that follow each other on the disk are read back in one read. */
 export const READ_BACK_MAX = 256 * 1024
+/**
+ * At most this many completed writes wait to be read back (each holds its range); past it, a
+ * completing write is copied at once instead, as when the guest saturates the disk.
+ */
+export const READ_BACKS_MAX = 256
 /** Bound on the daemon's stop(): in-flight site writes, then closing the targets. */
 export const STOP_SETTLE_MS = 2500

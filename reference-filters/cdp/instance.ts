@@ -7,7 +7,7 @@
  */
 import { PASS } from 'iofcert/sdk'
 import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
-import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, READ_BACK_MAX, ROOM_EVERY, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
+import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, READ_BACK_MAX, READ_BACKS_MAX, ROOM_EVERY, ROOM_WAIT_MS, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
 import { CLEAN, DIRTY, type DirtyMap } from './dirty-map.js'
 import { errText, type ToDaemon } from './messages.js'
 
@@ -29,11 +29,12 @@ interface Hold {
  */
 type Queued =
   | { readonly kind: 'read-back'; readonly offset: number; readonly length: number; readonly hold: Hold }
-  | { readonly kind: 'ready'; readonly message: ToDaemon; readonly offset: number; readonly length: number }
+  | { readonly kind: 'ready'; readonly message: ToDaemon; readonly transfer: ArrayBuffer[] | undefined; readonly offset: number; readonly length: number }
 
 /** A post waiting in order until the regions it concerns are marked on stable storage. */
 interface Outgoing {
   readonly message: ToDaemon
+  readonly transfer: ArrayBuffer[] | undefined
   /** Regions [r0, r1] that must be marked first (r1 < r0: none). */
   readonly r0: number
   readonly r1: number
@@ -87,10 +88,14 @@ export class CdpInstance implements FilterInstance {
   private queueTimer: ReturnType<typeof setTimeout> | null = null
   /** The batches taken from the queue, read back and sent one after another. */
   private sending: Promise<void> = Promise.resolve()
+  /** Completed writes queued or being read back (their holds kept). */
+  private readBacks = 0
   /** Bytes of guest writes sent since the daemon was last asked for room (see askRoom()). */
   private sinceWrites = 0
   /** While set, the disk's backlog is full and the site takes writes: new writes wait in `start`. */
   private roomWait: Promise<void> | null = null
+  /** The daemon's answer to the last question about room, while it is awaited. */
+  private asking: Promise<void> | null = null
   /** This instance among those that open the disk in turn (see ToDaemon). */
   private readonly id = Math.floor(Math.random() * 2 ** 48)
 
@@ -193,11 +198,16 @@ export class CdpInstance implements FilterInstance {
     const h = this.holds.get(io.id)
     if (h !== undefined) this.holds.delete(io.id)
     if (outcome.ok && io.op === 'write' && h !== undefined && this.daemon !== null) {
-      // its hold stays until its bytes are read back: no overlapping write goes down meanwhile
-      this.enqueue({ kind: 'read-back', offset: io.offset, length: io.length, hold: h })
-      return
-    }
-    if (outcome.ok && io.op === 'unmap') this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, offset: io.offset, length: io.length })
+      if (this.readBacks < READ_BACKS_MAX) {
+        // its hold stays until its bytes are read back: no overlapping write goes down meanwhile
+        this.readBacks++
+        this.enqueue({ kind: 'read-back', offset: io.offset, length: io.length, hold: h })
+        return
+      }
+      // the read-backs are behind (a saturating guest): this one is copied now
+      const copy = io.data!.slice()
+      this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, transfer: [copy.buffer], offset: io.offset, length: io.length })
+    } else if (outcome.ok && io.op === 'unmap') this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, transfer: undefined, offset: io.offset, length: io.length })
     else if (outcome.ok && io.op === 'write' && h === undefined) {
       // its hold was taken for lost (see dropStale()): a later write may be over it on the disk
       for (let c = Math.floor(io.offset / CHUNK); c * CHUNK < io.offset + io.length; c++) this.copies.add(c)
@@ -243,25 +253,41 @@ export class CdpInstance implements FilterInstance {
     return this.sending
   }
 
-  /** Reads back a batch's writes (runs that follow each other on the disk in one read) and sends it, in order. */
+  /**
+   * Reads back a batch's writes, all at once (runs that follow each other on the disk in one
+   * read each), and sends the batch, in order.
+   */
   private async sendBatch(list: Queued[]): Promise<void> {
-    const out: { message: ToDaemon; offset: number; length: number }[] = []
+    const runs: { i: number; j: number; lo: number; hi: number }[] = []
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!
+      if (q.kind !== 'read-back') continue
+      let j = i
+      let hi = q.offset + q.length
+      for (let n: Queued | undefined; (n = list[j + 1]) !== undefined && n.kind === 'read-back' && n.offset === hi && hi + n.length - q.offset <= READ_BACK_MAX; j++) hi += n.length
+      runs.push({ i, j, lo: q.offset, hi })
+      i = j
+    }
+    const read = await Promise.all(runs.map(r => this.readBack(r.lo, r.hi - r.lo)))
+    const out: { message: ToDaemon; transfer: ArrayBuffer[] | undefined; offset: number; length: number }[] = []
     let lost = false
+    let run = 0
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!
       if (q.kind === 'ready') {
         out.push(q)
         continue
       }
-      let j = i
-      let hi = q.offset + q.length
-      for (let n: Queued | undefined; (n = list[j + 1]) !== undefined && n.kind === 'read-back' && n.offset === hi && hi + n.length - q.offset <= READ_BACK_MAX; j++) hi += n.length
-      const data = await this.readBack(q.offset, hi - q.offset)
+      const { j, hi } = runs[run]!
+      const data = read[run++]!
       for (let k = i; k <= j; k++) this.release((list[k] as Extract<Queued, { kind: 'read-back' }>).hold)
+      this.readBacks -= j - i + 1
       if (data !== null) {
         this.sinceWrites += hi - q.offset
-        // cloned, not moved: a layer below may still hold the buffer it read into (a cache)
-        out.push({ message: { kind: 'write', inst: this.id, offset: q.offset, buf: data.buffer as ArrayBuffer }, offset: q.offset, length: hi - q.offset })
+        // moved, not cloned: lower.read's array is the instance's alone, and a buffer left behind
+        // in this worker would wait for its collector (at scale, GiBs across the VMs)
+        const buf = data.buffer as ArrayBuffer
+        out.push({ message: { kind: 'write', inst: this.id, offset: q.offset, buf }, transfer: [buf], offset: q.offset, length: hi - q.offset })
       } else {
         // not read back (a failing disk, or a close while stunned): its chunks are copied again
         for (let c = Math.floor(q.offset / CHUNK); c * CHUNK < hi; c++) this.copies.add(c)
@@ -269,34 +295,49 @@ export class CdpInstance implements FilterInstance {
       }
       i = j
     }
-    for (const o of out) this.send(o.message, o.offset, o.length)
+    for (const o of out) this.send(o.message, o.transfer, o.offset, o.length)
     if (lost) this.kickCopy()
     if (this.sinceWrites >= WRITE_ROOM_EVERY) this.askRoom()
   }
 
   /**
-   * Asks the daemon whether the disk's backlog has room; when it has not (and the site takes
-   * writes: the daemon says yes at once while it fails), new guest writes wait in `start` until it
-   * has, at most ROOM_WAIT_MS. The question itself holds nothing up: throttling starts one answer
-   * late, and a guest whose writes the daemon keeps up with never waits.
+   * Asks the daemon whether the disk's backlog has room. New guest writes wait in `start` (at most
+   * ROOM_WAIT_MS, timed here: a daemon far behind answers late) when it has not and the site takes
+   * writes (the daemon says yes at once while the site fails), and when the last question is still
+   * unanswered after another WRITE_ROOM_EVERY of writes: the daemon is behind on its messages. A
+   * guest whose writes the daemon keeps up with never waits; asking holds nothing up.
    */
   private askRoom(): void {
     this.sinceWrites = 0
     const daemon = this.daemon
-    if (daemon === null || this.roomWait !== null) return
-    daemon.request({ kind: 'room', wait: false, writes: true } satisfies ToDaemon).then(async room => {
-      if (room === true || this.closing || this.roomWait !== null) return
-      let open = (): void => {}
-      this.roomWait = new Promise<void>(res => { open = res })
-      try {
-        await daemon.request({ kind: 'room', wait: true, writes: true } satisfies ToDaemon)
-      } catch {
-        // the daemon is gone: nothing to wait for
-      } finally {
-        this.roomWait = null
-        open()
-      }
-    }, () => {})
+    if (daemon === null || this.closing) return
+    if (this.asking !== null) {
+      this.waitRoom(this.asking)
+      return
+    }
+    const asked = daemon.request({ kind: 'room', wait: false, writes: true } satisfies ToDaemon).then(
+      room => {
+        this.asking = null
+        if (room !== true && !this.closing) this.waitRoom(daemon.request({ kind: 'room', wait: true, writes: true } satisfies ToDaemon))
+      },
+      () => { this.asking = null },
+    )
+    this.asking = asked
+  }
+
+  /** Holds new guest writes until `answer` settles, or ROOM_WAIT_MS. */
+  private waitRoom(answer: Promise<unknown>): void {
+    if (this.roomWait !== null) return
+    let open = (): void => {}
+    const wait = new Promise<void>(res => { open = res })
+    this.roomWait = wait
+    const end = (): void => {
+      clearTimeout(timer)
+      if (this.roomWait === wait) this.roomWait = null
+      open()
+    }
+    const timer = setTimeout(end, ROOM_WAIT_MS)
+    answer.then(end, end)
   }
 
   /** Reads [offset, offset + length) back for the site; null when it cannot (no filter I/O while stunned). */
@@ -305,7 +346,7 @@ export class CdpInstance implements FilterInstance {
     if (this.stunned) return null
     try {
       const data = await this.lower.read(offset, length)
-      // the message carries the whole buffer: a view of part of one is copied
+      // the message moves the whole buffer: a view of part of one is copied
       return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice()
     } catch (e) {
       this.disk.log.warn('could not read back completed writes for the site; their chunks will be copied', { offset, length, error: errText(e) })
@@ -323,16 +364,16 @@ export class CdpInstance implements FilterInstance {
    * site may hold for such a region is then unmarked, and what the disk alone may hold there is
    * found by the seed's copy.
    */
-  private send(message: ToDaemon, offset: number, length: number): void {
+  private send(message: ToDaemon, transfer: ArrayBuffer[] | undefined, offset: number, length: number): void {
     if (this.daemon === null) return
     const r0 = this.regionOf(offset)
     const r1 = length > 0 ? this.regionOf(offset + length - 1) : r0 - 1
     if (this.outbox.length === 0 && this.marked(r0, r1)) {
-      this.post(message)
+      this.post(message, transfer)
       return
     }
     for (let r = r0; r <= r1; r++) if (!this.map.has(this.map.durable, r)) this.touch(r)
-    this.outbox.push({ message, r0, r1 })
+    this.outbox.push({ message, transfer, r0, r1 })
     this.markSoon()
   }
 
@@ -349,8 +390,8 @@ export class CdpInstance implements FilterInstance {
   }
 
   /** Posts to the daemon (the link carries the posts of one turn in one message). */
-  private post(message: ToDaemon): void {
-    this.daemon?.post(message)
+  private post(message: ToDaemon, transfer?: ArrayBuffer[]): void {
+    this.daemon?.post(message, transfer)
   }
 
   /** A request to the daemon, after everything queued before it was sent. */
@@ -384,7 +425,7 @@ export class CdpInstance implements FilterInstance {
     while (n < this.outbox.length) {
       const o = this.outbox[n]!
       if (!this.marked(o.r0, o.r1)) break
-      this.post(o.message)
+      this.post(o.message, o.transfer)
       n++
     }
     if (n > 0) this.outbox = this.outbox.slice(n)
@@ -528,11 +569,11 @@ export class CdpInstance implements FilterInstance {
       }
       // a first copy's chunk of zeros goes as zeros: the replica of a newly protected disk need not
       // be empty (the policy may have been removed and applied again, the disk trimmed meanwhile)
-      if (from === this.seeds && isZero(data)) this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, offset: lo, length: h.hi - lo })
+      if (from === this.seeds && isZero(data)) this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: lo, length: h.hi - lo }, transfer: undefined, offset: lo, length: h.hi - lo })
       else {
         const buf = data.buffer as ArrayBuffer
         this.sinceRoom += buf.byteLength
-        this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: lo, buf }, offset: lo, length: buf.byteLength })
+        this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: lo, buf }, transfer: [buf], offset: lo, length: buf.byteLength })
       }
       this.release(h)
       if (from === this.seeds && this.seeds.size === 0) this.disk.log.info('first copy to the site finished')
@@ -576,7 +617,7 @@ export class CdpInstance implements FilterInstance {
       this.epoch = r.epoch
       this.disk.log.warn('the site fell too far behind: copying every region written since the last clean close')
       // the daemon drops what it is sent until this arrives, in order, ahead of the copies
-      this.enqueue({ kind: 'ready', message: { kind: 'resync', inst: this.id }, offset: 0, length: 0 })
+      this.enqueue({ kind: 'ready', message: { kind: 'resync', inst: this.id }, transfer: undefined, offset: 0, length: 0 })
       const m = this.map
       for (const c of this.chunksOf(x => m.has(m.touched, x))) this.copies.add(c)
       this.kickCopy()

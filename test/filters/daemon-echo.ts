@@ -1,7 +1,9 @@
 /**
  * A replication filter for framework tests: instances post every completed write to the daemon,
  * which records the order per disk, ships each write to the site named by the policy, and answers
- * requests. `leakTimer` in the store makes stop() leave an interval behind.
+ * requests. `leakTimer` in the store makes stop() leave an interval behind. A disk whose name holds
+ * `tamper` has its daemon write to the site, at open, bytes in a Uint8Array subclass that lies
+ * about its length, changed as soon as write() returns: the site must keep the bytes as they were.
  */
 import type { Daemon, FilterModule, ReplicaTarget } from '../../harness/sdk/index.js'
 
@@ -35,6 +37,20 @@ const mod: FilterModule = {
         if (m.kind === 'drain') return chains.get(from.disk)
         if (m.kind === 'boom') throw new Error('daemon refuses')
         if (m.kind === 'connect') return ctx.targets.connect(m.site).then(() => 'connected', (e: Error) => `refused: ${e.message}`)
+        if (m.kind === 'tamper') {
+          return ctx.targets.connect(m.site).then(async t => {
+            class Liar extends Uint8Array {
+              override get length(): number {
+                return 1 << 28
+              }
+            }
+            const b = new Liar(4096).fill(7)
+            const p = t.write(from.disk, 0, b)
+            b.fill(9)
+            await p
+            return 'written'
+          })
+        }
         return undefined
       },
       stop() {
@@ -46,6 +62,7 @@ const mod: FilterModule = {
     let seq = 0
     const r = await disk.daemon!.request({ kind: 'connect', site: disk.policy.site })
     disk.log.info('connect', { r })
+    if (disk.disk.includes('tamper')) disk.log.info('tamper', { r: await disk.daemon!.request({ kind: 'tamper', site: disk.policy.site }) })
     await disk.daemon!.request({ kind: 'boom' }).then(
       () => disk.log.info('boom answered'),
       (e: Error) => disk.log.warn('boom rejected', { message: e.message }),
