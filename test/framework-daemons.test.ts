@@ -49,6 +49,42 @@ test('a replica target keeps the bytes a daemon gave it as write() was called, w
   })
 })
 
+test('a replica target never applies a write called before an earlier one failed: writes may be kept in flight', async () => {
+  await withCluster({}, async c => {
+    const h = c.host('esx1')
+    await c.installModule(testFilter('daemon-echo'))
+    c.createPolicy({ name: 'rep', rules: [{ filter: 'echo@REPLICATION', params: { site: 'dr' } }] })
+    const vm = h.createVm('vm1')
+    await h.addDisk('vm1', { id: 'pipeline1', capacity: 16 * MiB, policy: 'rep' })
+    await vm.powerOn()
+    await until(() => vm.logs.some(l => l.msg === 'pipeline'), 5000, 'the pipelined writes')
+    // the bad write fails; the good one called before that failure was seen is not applied;
+    // the one called after it is
+    assert.deepEqual(vm.logs.find(l => l.msg === 'pipeline')?.data, { r: ['EINVAL', 'ECANCELED', 'ok'] })
+    const site = c.site('dr')!
+    assert.deepEqual(site.arrivals('pipeline1').map(a => a.offset), [4096])
+    assert.deepEqual(Buffer.from(site.read('pipeline1', 0, 8192)), Buffer.concat([Buffer.alloc(4096), Buffer.alloc(4096, 6)]))
+  })
+})
+
+test('a site write stream: a write failing late on a slow link cancels the writes called after it, until its failure is seen', async () => {
+  await withCluster({}, async c => {
+    const site = c.site('dr')!
+    const state = { failed: 0 }
+    site.setFault('y', { slowMs: 20, error: 'EIO' })
+    const p1 = site.write('y', 0, new Uint8Array(512).fill(1), { seen: 0, state })
+    // the link heals before the first write's failure arrives: the second must still not apply
+    site.setFault('y', null)
+    const p2 = site.write('y', 512, new Uint8Array(512).fill(2), { seen: 0, state })
+    await assert.rejects(p1, /EIO/)
+    await assert.rejects(p2, /ECANCELED/)
+    assert.equal(site.arrivals('y').length, 0)
+    await site.write('y', 512, new Uint8Array(512).fill(3), { seen: state.failed, state })
+    assert.deepEqual(site.arrivals('y').map(a => a.offset), [512])
+    assert.equal(site.read('y', 512, 1)[0], 3)
+  })
+})
+
 test('a down site rejects promptly with ENODEV; a slow site keeps write order', async () => {
   await withCluster({}, async c => {
     const site = c.site('dr')!

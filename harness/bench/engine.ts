@@ -16,7 +16,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Cluster, gcFunction, RecoverySite, type DiskBacking, type FilterInfo, type PolicyRule } from '../framework/index.js'
+import { Cluster, gcFunction, RecoverySite, type DiskBacking, type FilterInfo, type PolicyRule, type WriteStream } from '../framework/index.js'
 import { crashedResult, type GeneratorOptions, type GeneratorResult } from './generator.js'
 import { LatencyHistogram, type HistogramJSON } from './histogram.js'
 import type { InWorkerTask, PacedOptions, PacedResult } from './in-worker.js'
@@ -190,8 +190,15 @@ async function withSideCluster<T>(side: SideSpec, p: Placement, fn: (c: Cluster,
  * run on, and that work is not the filter's.
  */
 export class BenchSite extends RecoverySite {
-  override write(_disk: string, offset: number, data: Uint8Array): Promise<void> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) return Promise.reject(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
+  override write(_disk: string, offset: number, data: Uint8Array, stream?: WriteStream): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) {
+      if (stream !== undefined) stream.state.failed++
+      return Promise.reject(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
+    }
+    if (stream !== undefined && stream.state.failed > stream.seen) {
+      stream.state.failed++
+      return Promise.reject(Object.assign(new Error('ECANCELED: an earlier write on this connection failed'), { code: 'ECANCELED' }))
+    }
     this.writes++
     return Promise.resolve()
   }

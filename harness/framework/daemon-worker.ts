@@ -43,35 +43,64 @@ function flushLogs(): void {
 let nextSid = 1
 const siteWaits = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 let siteBatch: SiteCall[] = []
-let siteTransfer: ArrayBuffer[] = []
 let siteScheduled = false
+/**
+ * The bytes of the turn's writes, copied one after another into one buffer that travels (moved)
+ * with the turn's message: one allocation and one transfer a turn, not one a write.
+ */
+const STAGE_BYTES = 256 * 1024
+let stage: Uint8Array | null = null
+let stagePos = 0
+/** The intrinsic length of a typed array (its own, not a subclass's getter), read before any filter code runs. */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!.get!
 // site calls of one turn travel in one message (the main thread hosts the sites): a replication
 // daemon shipping thousands of writes a second costs the main thread a few messages, not thousands
-function siteCall(m: Omit<SiteCall, 'sid'>, transfer?: ArrayBuffer): Promise<unknown> {
+function siteCall(m: Omit<SiteCall, 'sid'>): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sid = nextSid++
     siteWaits.set(sid, { resolve, reject })
     siteBatch.push({ sid, ...m })
-    if (transfer !== undefined) siteTransfer.push(transfer)
     if (!siteScheduled) {
       siteScheduled = true
       queueMicrotask(flushSiteCalls)
     }
   })
 }
+/** Copies a write's bytes into the turn's buffer (a large one gets its own): where they are in it. */
+function stageBytes(bytes: Uint8Array): { at: number; length: number } | { data: Uint8Array } {
+  const length = Reflect.apply(typedLength, bytes, []) as number
+  if (length > STAGE_BYTES / 4) return { data: new Uint8Array(bytes) }
+  if (stage !== null && stagePos + length > stage.length) flushSiteCalls()
+  stage ??= new Uint8Array(STAGE_BYTES)
+  stage.set(bytes, stagePos)
+  const at = stagePos
+  stagePos += length
+  return { at, length }
+}
 function flushSiteCalls(): void {
   siteScheduled = false
   const list = siteBatch
-  const transfer = siteTransfer
   siteBatch = []
-  siteTransfer = []
-  port.postMessage({ t: 'sites', list } satisfies FromDaemon, transfer)
+  let data: ArrayBuffer | undefined
+  if (stage !== null) {
+    // only what was used travels: the stage is cut to size (a copy of the used part when small)
+    data = stagePos === stage.length ? (stage.buffer as ArrayBuffer) : (stage.slice(0, stagePos).buffer as ArrayBuffer)
+    stage = null
+    stagePos = 0
+  }
+  const transfer: ArrayBuffer[] = []
+  if (data !== undefined) transfer.push(data)
+  for (const c of list) if (c.data !== undefined) transfer.push(c.data.buffer as ArrayBuffer)
+  if (list.length > 0 || data !== undefined) port.postMessage({ t: 'sites', list, data } satisfies FromDaemon, transfer)
 }
 
 const targets: Targets = Object.freeze({
   async connect(site: string): Promise<ReplicaTarget> {
     const conn = (await siteCall({ op: 'connect', site: String(site), conn: 0 })) as number
     let closed = false
+    // failed writes per disk this target has told its caller of: a write made before an earlier
+    // one's failure was told is not applied (the site cancels it), so writes may be kept in flight
+    const told = new Map<string, number>()
     const check = () => {
       if (closed) throw Object.assign(new Error('ENODEV: replica target closed'), { code: 'ENODEV' })
     }
@@ -79,11 +108,17 @@ const targets: Targets = Object.freeze({
       async write(disk, offset, bytes) {
         check()
         if (!(bytes instanceof Uint8Array)) throw Object.assign(new TypeError('EINVAL: write needs a Uint8Array'), { code: 'EINVAL' })
-        // the site gets a copy of its own, taken now and moved, not cloned: one copy rather than a
-        // clone's two, and the daemon may reuse its buffer (or shared memory) once this returns.
-        // Made by the constructor, which reads the source's own length (not a subclass's getter).
-        const copy = new Uint8Array(bytes)
-        await siteCall({ op: 'write', site, conn, disk: String(disk), offset, data: copy }, copy.buffer)
+        // the site gets a copy of its own, taken now and moved with the turn's others, not cloned:
+        // the daemon may reuse its buffer (or shared memory) once this returns. The copy's length
+        // is the source's own (not a subclass's getter).
+        const d = String(disk)
+        const staged = stageBytes(bytes)
+        try {
+          await siteCall({ op: 'write', site, conn, disk: d, offset, ...staged, seen: told.get(d) ?? 0 })
+        } catch (e) {
+          told.set(d, (told.get(d) ?? 0) + 1)
+          throw e
+        }
       },
       async flush(disk) {
         check()

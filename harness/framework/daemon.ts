@@ -29,6 +29,8 @@ export interface DaemonHostOptions {
 export class DaemonHost {
   private worker: Worker | null = null
   private readonly conns = new Map<number, string>()
+  /** Each connection's failed writes per disk (its write streams: see WriteStream). */
+  private readonly streams = new Map<number, Map<string, { failed: number }>>()
   private nextConn = 1
   private stopWait: ((r: DaemonStopReport) => void) | null = null
   private stopping = false
@@ -118,7 +120,7 @@ export class DaemonHost {
       this.stopWait = null
       w?.({ ms: m.ms, timedOut: m.timedOut, error: m.error, resources: m.resources })
     } else if (m.t === 'site') this.site(m)
-    else if (m.t === 'sites') for (const c of m.list) this.site(c)
+    else if (m.t === 'sites') for (const c of m.list) this.site(c, m.data)
   }
 
   private replies: { sid: number; ok: boolean; value?: unknown; error?: string }[] = []
@@ -142,7 +144,7 @@ export class DaemonHost {
     })
   }
 
-  private site(m: SiteCall): void {
+  private site(m: SiteCall, staged?: ArrayBuffer): void {
     const fail = (error: string) => this.reply({ t: 'site-reply', sid: m.sid, ok: false, error })
     const ok = (value?: unknown) => this.reply({ t: 'site-reply', sid: m.sid, ok: true, value })
     if (m.op === 'connect') {
@@ -157,10 +159,31 @@ export class DaemonHost {
     if (s === undefined) return fail('ENODEV: replica target is not connected')
     if (m.op === 'close') {
       this.conns.delete(m.conn)
+      this.streams.delete(m.conn)
       return ok()
     }
-    const p = m.op === 'write' ? s.write(m.disk!, m.offset!, m.data!) : s.flush(m.disk!)
+    if (m.op === 'write') {
+      const data = m.data ?? (staged !== undefined && m.at !== undefined && m.length !== undefined ? new Uint8Array(staged, m.at, m.length) : undefined)
+      if (data === undefined) return fail('EINVAL: a write without its bytes')
+      s.write(m.disk!, m.offset!, data, { seen: m.seen ?? 0, state: this.stream(m.conn, m.disk!) }).then(() => ok(), (e: Error) => fail(e.message))
+      return
+    }
+    const p = s.flush(m.disk!)
     p.then(() => ok(), (e: Error) => fail(e.message))
+  }
+
+  private stream(conn: number, disk: string): { failed: number } {
+    let byDisk = this.streams.get(conn)
+    if (byDisk === undefined) {
+      byDisk = new Map()
+      this.streams.set(conn, byDisk)
+    }
+    let st = byDisk.get(disk)
+    if (st === undefined) {
+      st = { failed: 0 }
+      byDisk.set(disk, st)
+    }
+    return st
   }
 
   /** A new port pair for a VM worker: one end goes to the daemon, the other is returned. */

@@ -6,7 +6,7 @@
 export { Cluster, OPEN_CLASSES, type ClusterOptions } from './cluster.js'
 export { Host, type AcceptanceLevel, type DiskOptions, type InstalledFilter } from './host.js'
 export { Vm, IoFailed, DiskSnapshot, type DiskBacking, type IoResult, type GuestIo, type VmDisk, type VmFault } from './vm.js'
-export { RecoverySite, hashBytes, nowMs, type Arrival, type SiteFault } from './site.js'
+export { RecoverySite, hashBytes, nowMs, type Arrival, type SiteFault, type WriteStream } from './site.js'
 export { chainRank, CLASS_CAPABILITY, TRANSFORMING, type StoragePolicy, type PolicyRule } from './policy.js'
 export type { DriveCallback, DriveFault, DriveRequest, DriveStats } from './drive.js'
 export type { FaultRecord } from './chain.js'

@@ -92,7 +92,12 @@ export interface SiteCall {
   conn: number
   disk?: string
   offset?: number
+  /** A write's bytes: its own buffer, or `length` bytes at `at` in the message's `data`. */
   data?: Uint8Array
+  at?: number
+  length?: number
+  /** A write: how many failed writes of this connection to `disk` its caller had been told of. */
+  seen?: number
 }
 
 export type FromDaemon =
@@ -101,5 +106,5 @@ export type FromDaemon =
   | { t: 'stopped'; rid: number; ms: number; timedOut: boolean; error?: string; resources: string[] }
   | { t: 'gc-done'; rid: number }
   | { t: 'site'; sid: number; op: 'connect' | 'write' | 'flush' | 'close'; site: string; conn: number; disk?: string; offset?: number; data?: Uint8Array }
-  | { t: 'sites'; list: SiteCall[] }
+  | { t: 'sites'; list: SiteCall[]; data?: ArrayBuffer }
   | { t: 'log'; list: LogEntry[]; dropped: number }

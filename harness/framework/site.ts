@@ -30,6 +30,17 @@ export interface SiteFault {
   readonly error?: IoError
 }
 
+/**
+ * One writer's ordered stream of writes to one disk (a replica target's connection): a write never
+ * applies after an earlier write of the stream failed, unless its writer had seen that failure
+ * when it called it. `failed` counts the stream's rejected writes; `seen` is how many of them
+ * the writer had been told of when it made this write.
+ */
+export interface WriteStream {
+  readonly seen: number
+  readonly state: { failed: number }
+}
+
 const BLOCK = 4096
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */
@@ -133,13 +144,27 @@ export class RecoverySite {
     return { error: null, delay: f.slowMs ?? 0 }
   }
 
-  /** Applies a write to `disk`'s replica; writes to one disk apply in call order. */
-  write(disk: string, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * Applies a write to `disk`'s replica; writes to one disk apply in call order. With `stream`, a
+   * write that follows a failed one of the same stream which its writer had not seen yet is
+   * rejected with ECANCELED instead of applied: the replica never gets a later write without an
+   * earlier one, however many writes the writer keeps in flight.
+   */
+  write(disk: string, offset: number, data: Uint8Array, stream?: WriteStream): Promise<void> {
+    const refuse = (e: Error): Promise<void> => {
+      if (stream !== undefined) stream.state.failed++
+      return Promise.reject(e)
+    }
     if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) {
-      return Promise.reject(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
+      return refuse(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
     }
     const g = this.gate(disk)
     const r = this.replica(disk)
+    // checked as the write applies: a failure of an earlier write is known by then (in call order)
+    const canceled = (): Error | null =>
+      stream !== undefined && stream.state.failed > stream.seen
+        ? Object.assign(new Error(`ECANCELED: an earlier write to ${disk} on this connection failed; this one was not applied`), { code: 'ECANCELED' })
+        : null
     const apply = (): void => {
       r.write(offset, data)
       this.writes++
@@ -147,7 +172,8 @@ export class RecoverySite {
       this.log.push({ seq: this.seq++, at: nowMs(), disk, offset, length: data.length, hash: hashBytes(data) })
     }
     if (g.delay <= 0 && r.applyAfter <= nowMs()) {
-      if (g.error) return Promise.reject(g.error)
+      const e = g.error ?? canceled()
+      if (e !== null) return refuse(e)
       apply()
       return Promise.resolve()
     }
@@ -156,8 +182,11 @@ export class RecoverySite {
     r.applyAfter = at
     return new Promise((resolve, reject) => {
       setTimeout(() => {
-        if (g.error) reject(g.error)
-        else {
+        const e = g.error ?? canceled()
+        if (e !== null) {
+          if (stream !== undefined) stream.state.failed++
+          reject(e)
+        } else {
           apply()
           resolve()
         }

@@ -19,11 +19,24 @@ export const SEED_QUIET_MS = 50
 export const SEED_PACE_MS = 30
 /** Largest site write the daemon makes by joining queued writes that touch. */
 export const MAX_JOIN = MiB
-/** A disk's backlog beyond this is dropped, and the disk copied again from its regions. */
+/**
+ * A disk's site writes in flight at once: a window of them is called together and awaited
+ * together (the target applies none after an unseen failure, so the site keeps a prefix). One at a
+ * time, a host of busy disks ships at one write per disk per round trip to the site.
+ */
+export const PIPELINE_WRITES = 64
+export const PIPELINE_BYTES = MiB
+/** A disk's backlog beyond this is dropped, and the disk copied again from its regions… */
 export const QUEUE_CAP = 128 * MiB
 /**
- * Chunk copies wait while a disk's backlog is above this, so they cannot overflow it; so do new
- * guest writes while the site takes writes (see WRITE_ROOM_EVERY).
+ * …and so is a disk's backlog beyond its share of this once the host's backlog (every disk's
+ * together) is over it: the daemon's memory is bounded whatever the number of disks.
+ */
+export const HOST_BACKLOG = 256 * MiB
+/**
+ * Chunk copies wait while a disk's backlog is above this (or a quarter of its share of
+ * HOST_BACKLOG, when that is less), so they cannot overflow it; so do new guest writes while the
+ * site takes writes (see WRITE_ROOM_EVERY).
  */
 export const LOW_WATER = 4 * MiB
 /** Bookkeeping bytes counted per queued write, so a flood of tiny unmaps is bounded too. */
@@ -41,6 +54,12 @@ export const ROOM_EVERY = 2 * MiB
  * takes its writes goes at the site's pace, rather than the backlog growing in the daemon.
  */
 export const WRITE_ROOM_EVERY = MiB
+/**
+ * Guest writes an instance posts while the daemon has not answered its last question about room
+ * stop here: the rest are copied later from their chunks, so what waits in transit for a daemon
+ * behind on its messages (a host of busy VMs starving its thread) is bounded.
+ */
+export const POST_AHEAD_MAX = 8 * WRITE_ROOM_EVERY
 /** How long a chunk copy (or a guest write) waits for room before it looks again at close and stun (goes on). */
 export const ROOM_WAIT_MS = 1000
 /** How long a close waits for the daemon to ship the disk's backlog. */

@@ -5,11 +5,12 @@
 import type { Daemon, DaemonContext, ReplicaTarget } from 'iofcert/sdk'
 import { STOP_SETTLE_MS } from './constants.js'
 import type { ToDaemon } from './messages.js'
-import { Pump } from './pump.js'
+import { Backlog, Pump } from './pump.js'
 
 /** The host's replication daemon: one pump per disk, one connection per site. */
 export function startDaemon(ctx: DaemonContext): Daemon {
   const pumps = new Map<string, Pump>()
+  const backlog = new Backlog(() => pumps.size)
   const targets = new Map<string, Promise<ReplicaTarget>>()
   let stopped = false
 
@@ -42,7 +43,7 @@ export function startDaemon(ctx: DaemonContext): Daemon {
       case 'open': {
         let p = pumps.get(from.disk)
         if (p === undefined) {
-          p = new Pump(from.disk, m.site, target, ctx.log)
+          p = new Pump(from.disk, m.site, target, ctx.log, backlog)
           pumps.set(from.disk, p)
         }
         p.reopen(m.inst, m.site)
@@ -51,6 +52,11 @@ export function startDaemon(ctx: DaemonContext): Daemon {
       case 'write':
         pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
         return undefined
+      case 'writes': {
+        const p = pumpOf(from.disk, m.inst)
+        if (p !== undefined) for (let i = 0; i < m.bufs.length; i++) p.push({ offset: m.offsets[i]!, length: m.bufs[i]!.byteLength, data: new Uint8Array(m.bufs[i]!) })
+        return undefined
+      }
       case 'zero':
         pumpOf(from.disk, m.inst)?.pushZero(m.offset, m.length)
         return undefined

@@ -7,7 +7,7 @@
  */
 import { PASS } from 'iofcert/sdk'
 import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
-import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, READ_BACK_MAX, READ_BACKS_MAX, ROOM_EVERY, ROOM_WAIT_MS, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
+import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, POST_AHEAD_MAX, READ_BACK_MAX, READ_BACKS_MAX, ROOM_EVERY, ROOM_WAIT_MS, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
 import { CLEAN, DIRTY, type DirtyMap } from './dirty-map.js'
 import { errText, type ToDaemon } from './messages.js'
 
@@ -29,7 +29,7 @@ interface Hold {
  */
 type Queued =
   | { readonly kind: 'read-back'; readonly offset: number; readonly length: number; readonly hold: Hold }
-  | { readonly kind: 'ready'; readonly message: ToDaemon; readonly transfer: ArrayBuffer[] | undefined; readonly offset: number; readonly length: number }
+  | { readonly kind: 'ready'; readonly message: ToDaemon; readonly transfer: ArrayBuffer[] | undefined; readonly offset: number; readonly length: number; readonly guest?: true }
 
 /** A post waiting in order until the regions it concerns are marked on stable storage. */
 interface Outgoing {
@@ -96,6 +96,9 @@ export class CdpInstance implements FilterInstance {
   private roomWait: Promise<void> | null = null
   /** The daemon's answer to the last question about room, while it is awaited. */
   private asking: Promise<void> | null = null
+  /** Bytes of guest writes posted to the daemon, and of those, how many it had when it last answered about room. */
+  private posted = 0
+  private confirmed = 0
   /** This instance among those that open the disk in turn (see ToDaemon). */
   private readonly id = Math.floor(Math.random() * 2 ** 48)
 
@@ -206,7 +209,7 @@ export class CdpInstance implements FilterInstance {
       }
       // the read-backs are behind (a saturating guest): this one is copied now
       const copy = io.data!.slice()
-      this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, transfer: [copy.buffer], offset: io.offset, length: io.length })
+      this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, transfer: [copy.buffer], offset: io.offset, length: io.length, guest: true })
     } else if (outcome.ok && io.op === 'unmap') this.enqueue({ kind: 'ready', message: { kind: 'zero', inst: this.id, offset: io.offset, length: io.length }, transfer: undefined, offset: io.offset, length: io.length })
     else if (outcome.ok && io.op === 'write' && h === undefined) {
       // its hold was taken for lost (see dropStale()): a later write may be over it on the disk
@@ -268,14 +271,47 @@ export class CdpInstance implements FilterInstance {
       runs.push({ i, j, lo: q.offset, hi })
       i = j
     }
-    const read = await Promise.all(runs.map(r => this.readBack(r.lo, r.hi - r.lo)))
+    // a daemon that has not answered about the last POST_AHEAD_MAX of writes is behind on its
+    // messages: what is posted now would wait in transit, in memory. New guest writes wait for its
+    // answer (at most ROOM_WAIT_MS), and if it does not come, the batch's writes are copied later
+    // from their chunks instead (with waits for room), as after an overflow.
+    let behind = this.posted - this.confirmed >= POST_AHEAD_MAX
+    if (behind && !this.closing) {
+      if (this.asking === null) this.askRoom()
+      const asking = this.asking
+      if (asking !== null) {
+        this.waitRoom(asking)
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([asking, new Promise<void>(res => { timer = setTimeout(res, ROOM_WAIT_MS) })])
+        clearTimeout(timer)
+      }
+      behind = this.posted - this.confirmed >= POST_AHEAD_MAX
+    }
+    const read = await Promise.all(runs.map(r => (behind ? Promise.resolve(null) : this.readBack(r.lo, r.hi - r.lo))))
     const out: { message: ToDaemon; transfer: ArrayBuffer[] | undefined; offset: number; length: number }[] = []
+    // the read-backs that follow each other in the batch travel in one message: the daemon's
+    // thread, one among a host of busy VMs, takes a message per batch rather than per write
+    let group: { offsets: number[]; bufs: ArrayBuffer[]; lo: number; hi: number } | null = null
+    const endGroup = (): void => {
+      if (group === null) return
+      const g = group
+      group = null
+      if (g.bufs.length === 1) out.push({ message: { kind: 'write', inst: this.id, offset: g.offsets[0]!, buf: g.bufs[0]! }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
+      else out.push({ message: { kind: 'writes', inst: this.id, offsets: g.offsets, bufs: g.bufs }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
+    }
     let lost = false
     let run = 0
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!
       if (q.kind === 'ready') {
-        out.push(q)
+        endGroup()
+        if (q.guest && behind) {
+          for (let c = Math.floor(q.offset / CHUNK); c * CHUNK < q.offset + q.length; c++) this.copies.add(c)
+          lost = true
+        } else {
+          if (q.guest) this.posted += q.length
+          out.push(q)
+        }
         continue
       }
       const { j, hi } = runs[run]!
@@ -284,20 +320,26 @@ export class CdpInstance implements FilterInstance {
       this.readBacks -= j - i + 1
       if (data !== null) {
         this.sinceWrites += hi - q.offset
+        this.posted += hi - q.offset
         // moved, not cloned: lower.read's array is the instance's alone, and a buffer left behind
         // in this worker would wait for its collector (at scale, GiBs across the VMs)
         const buf = data.buffer as ArrayBuffer
-        out.push({ message: { kind: 'write', inst: this.id, offset: q.offset, buf }, transfer: [buf], offset: q.offset, length: hi - q.offset })
+        group ??= { offsets: [], bufs: [], lo: q.offset, hi }
+        group.offsets.push(q.offset)
+        group.bufs.push(buf)
+        group.lo = Math.min(group.lo, q.offset)
+        group.hi = Math.max(group.hi, hi)
       } else {
-        // not read back (a failing disk, or a close while stunned): its chunks are copied again
+        // not read back (a failing disk, a close while stunned, a daemon behind): its chunks are copied again
         for (let c = Math.floor(q.offset / CHUNK); c * CHUNK < hi; c++) this.copies.add(c)
         lost = true
       }
       i = j
     }
+    endGroup()
     for (const o of out) this.send(o.message, o.transfer, o.offset, o.length)
     if (lost) this.kickCopy()
-    if (this.sinceWrites >= WRITE_ROOM_EVERY) this.askRoom()
+    if (this.sinceWrites >= WRITE_ROOM_EVERY || (behind && this.asking === null)) this.askRoom()
   }
 
   /**
@@ -305,7 +347,9 @@ export class CdpInstance implements FilterInstance {
    * ROOM_WAIT_MS, timed here: a daemon far behind answers late) when it has not and the site takes
    * writes (the daemon says yes at once while the site fails), and when the last question is still
    * unanswered after another WRITE_ROOM_EVERY of writes: the daemon is behind on its messages. A
-   * guest whose writes the daemon keeps up with never waits; asking holds nothing up.
+   * guest whose writes the daemon keeps up with never waits; asking holds nothing up. Once
+   * POST_AHEAD_MAX of writes went unanswered, writes are no longer posted but their chunks copied
+   * later (see sendBatch()): what waits for a daemon behind on its messages stays bounded.
    */
   private askRoom(): void {
     this.sinceWrites = 0
@@ -315,12 +359,21 @@ export class CdpInstance implements FilterInstance {
       this.waitRoom(this.asking)
       return
     }
+    // an answer says the daemon has taken every post made before the question
+    const mark = this.posted
+    const heard = (): void => {
+      if (mark > this.confirmed) this.confirmed = mark
+    }
     const asked = daemon.request({ kind: 'room', wait: false, writes: true } satisfies ToDaemon).then(
       room => {
         this.asking = null
+        heard()
         if (room !== true && !this.closing) this.waitRoom(daemon.request({ kind: 'room', wait: true, writes: true } satisfies ToDaemon))
       },
-      () => { this.asking = null },
+      () => {
+        this.asking = null
+        heard()
+      },
     )
     this.asking = asked
   }

@@ -9,6 +9,8 @@
 export type ToDaemon =
   | { kind: 'open'; inst: number; site: string }
   | { kind: 'write'; inst: number; offset: number; buf: ArrayBuffer }
+  /** Writes read back together, in order: `bufs[i]` was written at `offsets[i]`. One message, not one a write. */
+  | { kind: 'writes'; inst: number; offsets: number[]; bufs: ArrayBuffer[] }
   | { kind: 'zero'; inst: number; offset: number; length: number }
   | { kind: 'resync'; inst: number }
   | { kind: 'drain'; timeoutMs: number }

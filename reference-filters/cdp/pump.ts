@@ -1,11 +1,12 @@
 /**
  * A disk's ordered queue to its recovery site, in the host's daemon: the writes its instance
- * posted, shipped in order with at most one site write outstanding (queued writes that touch are
- * joined), retried with backoff while the site fails, dropped past QUEUE_CAP (the instance then
- * copies its regions again), and the waits an instance makes on it (drain, room, watch).
+ * posted, shipped in order with a window of site writes outstanding (queued writes that touch are
+ * joined, several in flight), retried with backoff while the site fails, dropped past its share
+ * of the host's backlog (the instance then copies its regions again), and the waits an instance
+ * makes on it (drain, room, watch).
  */
 import type { DaemonContext, ReplicaTarget } from 'iofcert/sdk'
-import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, ENTRY_COST, LOW_WATER, MAX_JOIN, QUEUE_CAP, ROOM_WAIT_MS, STOP_SETTLE_MS } from './constants.js'
+import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, ENTRY_COST, HOST_BACKLOG, LOW_WATER, MAX_JOIN, PIPELINE_BYTES, PIPELINE_WRITES, QUEUE_CAP, ROOM_WAIT_MS, STOP_SETTLE_MS } from './constants.js'
 import { errText } from './messages.js'
 
 let zeroBuf: Uint8Array | null = null
@@ -17,6 +18,29 @@ let zeroBuf: Uint8Array | null = null
 function zeros(): Uint8Array {
   zeroBuf ??= new Uint8Array(MAX_JOIN)
   return zeroBuf
+}
+
+/**
+ * The backlog of every disk of the host, bounded as a whole: HOST_BACKLOG, shared among the
+ * disks. A disk may fill what the others leave (up to QUEUE_CAP); once the host's backlog is over
+ * its bound, a disk over its share is dropped (and copied again from its regions), so a host of
+ * busy disks holds at most about HOST_BACKLOG in the daemon whatever their number.
+ */
+export class Backlog {
+  bytes = 0
+  constructor(private readonly disks: () => number) {}
+  /** A disk's share of the host's backlog. */
+  share(): number {
+    return Math.min(QUEUE_CAP, HOST_BACKLOG / Math.max(1, this.disks()))
+  }
+  /** Whether a disk holding `bytes` is over what it may hold. */
+  over(bytes: number): boolean {
+    return bytes > QUEUE_CAP || (this.bytes > HOST_BACKLOG && bytes > this.share())
+  }
+  /** Below this a disk's backlog has room for guest writes and chunk copies: LOW_WATER, or a quarter of its share when that is less. */
+  lowWater(): number {
+    return Math.min(LOW_WATER, this.share() / 4)
+  }
 }
 
 /** A queued write: bytes, or zeros (an unmap) when `data` is null. */
@@ -33,11 +57,11 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout> | null
 }
 
-/** One disk's ordered queue to its site: at most one site write outstanding. */
+/** One disk's ordered queue to its site: one window of site writes outstanding at a time. */
 export class Pump {
   private queue: Entry[] = []
   private head = 0
-  /** Bytes held by the queue (plus bookkeeping), checked against QUEUE_CAP. */
+  /** Bytes held by the queue (plus bookkeeping), counted in the host's backlog too. */
   bytes = 0
   /** Entries ever queued / shipped (or dropped): a drain waits until shipped reaches its mark. */
   private queuedSeq = 0
@@ -61,7 +85,18 @@ export class Pump {
   /** The instance that opened the disk last: the only one whose writes are taken. */
   owner = -1
 
-  constructor(readonly disk: string, public site: string, private readonly target: (site: string) => Promise<ReplicaTarget>, private readonly log: DaemonContext['log']) {}
+  constructor(
+    readonly disk: string,
+    public site: string,
+    private readonly target: (site: string) => Promise<ReplicaTarget>,
+    private readonly log: DaemonContext['log'],
+    private readonly host: Backlog,
+  ) {}
+
+  private count(delta: number): void {
+    this.bytes += delta
+    this.host.bytes += delta
+  }
 
   get idle(): boolean {
     return this.head === this.queue.length && this.busy === null
@@ -78,8 +113,8 @@ export class Pump {
     if (this.overflowed || this.stopped) return
     this.queue.push(e)
     this.queuedSeq++
-    this.bytes += (e.data === null ? 0 : e.length) + ENTRY_COST
-    if (this.bytes > QUEUE_CAP) {
+    this.count((e.data === null ? 0 : e.length) + ENTRY_COST)
+    if (this.host.over(this.bytes)) {
       this.overflow()
       return
     }
@@ -96,7 +131,7 @@ export class Pump {
   }
 
   private overflow(): void {
-    this.log.warn('replication backlog over its cap: dropped; the disk will be copied again', { disk: this.disk, bytes: this.bytes })
+    this.log.warn('replication backlog over its cap: dropped; the disk will be copied again', { disk: this.disk, bytes: this.bytes, hostBytes: this.host.bytes })
     this.drop(new Error(`EOVERFLOW: the backlog of ${this.disk} was dropped; a resync follows`))
     this.overflowed = true
     this.epoch++
@@ -107,7 +142,7 @@ export class Pump {
   private drop(why: Error): void {
     this.queue = []
     this.head = 0
-    this.bytes = 0
+    this.count(-this.bytes)
     this.shippedSeq = this.queuedSeq
     this.gen++
     for (const d of this.drains.splice(0)) this.settle(d, why)
@@ -122,44 +157,39 @@ export class Pump {
     })
   }
 
-  /** Ships the head of the queue, joined with the writes after it that touch it. */
+  /**
+   * Ships the head of the queue: up to PIPELINE_WRITES site writes (PIPELINE_BYTES) called at
+   * once, each joining queued writes that touch. The target never applies a write after an earlier
+   * one failed that the pump had not seen fail (see ReplicaTarget), so however many are in flight
+   * the site holds a prefix of the queue: the writes before the first failure.
+   */
   private async ship(): Promise<void> {
     const gen = this.gen
-    const first = this.queue[this.head]!
-    let lo = first.offset
-    let hi = first.offset + first.length
-    let n = 1
-    while (this.head + n < this.queue.length) {
-      const e = this.queue[this.head + n]!
-      const a = Math.min(lo, e.offset)
-      const z = Math.max(hi, e.offset + e.length)
-      // only a contiguous union, applied in queue order, keeps what the site sees a prefix
-      if (e.offset > hi || e.offset + e.length < lo || z - a > MAX_JOIN) break
-      lo = a
-      hi = z
-      n++
+    const groups: { data: Uint8Array; offset: number; n: number }[] = []
+    let at = this.head
+    let bytes = 0
+    while (at < this.queue.length && groups.length < PIPELINE_WRITES && bytes < PIPELINE_BYTES) {
+      const g = this.join(at)
+      groups.push(g)
+      at += g.n
+      bytes += g.data.length
     }
-    let data: Uint8Array
-    if (n === 1 && first.data !== null) data = first.data
-    else if (n === 1 && first.length === MAX_JOIN) data = zeros()
-    else {
-      data = new Uint8Array(hi - lo)
-      for (let i = 0; i < n; i++) {
-        const e = this.queue[this.head + i]!
-        if (e.data !== null) data.set(e.data, e.offset - lo)
-        else data.fill(0, e.offset - lo, e.offset - lo + e.length)
-      }
-    }
+    let done = 0
     let error: unknown = null
     try {
       const t = await this.target(this.site)
       // a queue dropped meanwhile is not shipped
       if (gen !== this.gen || this.stopped) return
-      await t.write(this.disk, lo, data)
+      const results = await Promise.allSettled(groups.map(g => t.write(this.disk, g.offset, g.data)))
+      while (done < results.length && results[done]!.status === 'fulfilled') done++
+      if (done < results.length) error = (results[done] as PromiseRejectedResult).reason
     } catch (e) {
       error = e
     }
     if (gen !== this.gen || this.stopped) return
+    let n = 0
+    for (let i = 0; i < done; i++) n += groups[i]!.n
+    if (n > 0) this.shipped(n)
     if (error !== null) {
       this.failures++
       this.lastError = errText(error)
@@ -177,9 +207,40 @@ export class Pump {
     }
     if (this.failures > 0) this.log.info('site writes resumed', { disk: this.disk, after: this.failures })
     this.failures = 0
+  }
+
+  /** The site write starting at queue index `at`: that write joined with the ones after it that touch it. */
+  private join(at: number): { data: Uint8Array; offset: number; n: number } {
+    const first = this.queue[at]!
+    let lo = first.offset
+    let hi = first.offset + first.length
+    let n = 1
+    while (at + n < this.queue.length) {
+      const e = this.queue[at + n]!
+      const a = Math.min(lo, e.offset)
+      const z = Math.max(hi, e.offset + e.length)
+      // only a contiguous union, applied in queue order, keeps what the site sees a prefix
+      if (e.offset > hi || e.offset + e.length < lo || z - a > MAX_JOIN) break
+      lo = a
+      hi = z
+      n++
+    }
+    if (n === 1 && first.data !== null) return { data: first.data, offset: lo, n }
+    if (n === 1 && first.length === MAX_JOIN) return { data: zeros(), offset: lo, n }
+    const data = new Uint8Array(hi - lo)
+    for (let i = 0; i < n; i++) {
+      const e = this.queue[at + i]!
+      if (e.data !== null) data.set(e.data, e.offset - lo)
+      else data.fill(0, e.offset - lo, e.offset - lo + e.length)
+    }
+    return { data, offset: lo, n }
+  }
+
+  /** The first `n` queued writes reached the site. */
+  private shipped(n: number): void {
     for (let i = 0; i < n; i++) {
       const e = this.queue[this.head]!
-      this.bytes -= (e.data === null ? 0 : e.length) + ENTRY_COST
+      this.count(-((e.data === null ? 0 : e.length) + ENTRY_COST))
       this.queue[this.head++] = undefined as unknown as Entry
     }
     this.shippedSeq += n
@@ -195,7 +256,7 @@ export class Pump {
         else this.drains.push(d)
       }
     }
-    if (this.bytes < LOW_WATER) this.answerRooms()
+    if (this.bytes < this.host.lowWater()) this.answerRooms()
   }
 
   /** Resolves once everything queued before it reached the site; fails fast while the site fails. */
@@ -216,7 +277,7 @@ export class Pump {
 
   /** Resolves true when a chunk copy may add to the backlog, false after ROOM_WAIT_MS. */
   room(wait: boolean, writes: boolean): Promise<unknown> {
-    if (this.bytes < LOW_WATER || this.stopped) return Promise.resolve(!this.stopped)
+    if (this.bytes < this.host.lowWater() || this.stopped) return Promise.resolve(!this.stopped)
     // guest writes never wait on a site that is not taking writes
     if (writes && this.failures > 0) return Promise.resolve(true)
     if (!wait) return Promise.resolve(false)

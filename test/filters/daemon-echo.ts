@@ -4,6 +4,8 @@
  * requests. `leakTimer` in the store makes stop() leave an interval behind. A disk whose name holds
  * `tamper` has its daemon write to the site, at open, bytes in a Uint8Array subclass that lies
  * about its length, changed as soon as write() returns: the site must keep the bytes as they were.
+ * A disk whose name holds `pipeline` has its daemon keep writes in flight: a bad one (EINVAL), then
+ * a good one called before the first failed, then, once both settled, another good one.
  */
 import type { Daemon, FilterModule, ReplicaTarget } from '../../harness/sdk/index.js'
 
@@ -37,6 +39,15 @@ const mod: FilterModule = {
         if (m.kind === 'drain') return chains.get(from.disk)
         if (m.kind === 'boom') throw new Error('daemon refuses')
         if (m.kind === 'connect') return ctx.targets.connect(m.site).then(() => 'connected', (e: Error) => `refused: ${e.message}`)
+        if (m.kind === 'pipeline') {
+          return ctx.targets.connect(m.site).then(async t => {
+            const how = (p: Promise<void>) => p.then(() => 'ok', (e: Error & { code?: string }) => e.code ?? e.message)
+            const first = how(t.write(from.disk, -1, new Uint8Array(4096).fill(4)))
+            const second = how(t.write(from.disk, 0, new Uint8Array(4096).fill(5)))
+            const settled = await Promise.all([first, second])
+            return [...settled, await how(t.write(from.disk, 4096, new Uint8Array(4096).fill(6)))]
+          })
+        }
         if (m.kind === 'tamper') {
           return ctx.targets.connect(m.site).then(async t => {
             class Liar extends Uint8Array {
@@ -62,6 +73,7 @@ const mod: FilterModule = {
     let seq = 0
     const r = await disk.daemon!.request({ kind: 'connect', site: disk.policy.site })
     disk.log.info('connect', { r })
+    if (disk.disk.includes('pipeline')) disk.log.info('pipeline', { r: await disk.daemon!.request({ kind: 'pipeline', site: disk.policy.site }) })
     if (disk.disk.includes('tamper')) disk.log.info('tamper', { r: await disk.daemon!.request({ kind: 'tamper', site: disk.policy.site }) })
     await disk.daemon!.request({ kind: 'boom' }).then(
       () => disk.log.info('boom answered'),
