@@ -112,7 +112,10 @@ export interface FilterInstance {
 export interface ReplicaTarget {
   /**
    * Apply a write to the replica of `disk`; writes to one disk apply in call order. The target
-   * copies `data` before the call returns: the caller may reuse the bytes at once.
+   * copies `data` before the call returns: the caller may reuse the bytes at once. A write called
+   * before an earlier write of this target to the same disk failed (before that promise rejected)
+   * is never applied: it rejects with ECANCELED. Writes may so be kept in flight and the site
+   * still holds a prefix of them: those before the first failure.
    */
   write(disk: string, offset: number, data: Uint8Array): Promise<void>
   /** Everything written to `disk` before this call is durable at the site. */

@@ -35,15 +35,24 @@
  * completed writes are read back from the disk — one read per run of writes that follow each
  * other on it — and posted, in completion order, in one message. A read-back thus finds exactly
  * what its write left. A write that cannot be read back (a failing disk, a close while stunned) is
- * not posted: its chunks are copied again.
+ * not posted: its chunks are copied again. The read-backs of a batch travel in one message.
+ *
+ * Shipping. The daemon keeps a window of site writes in flight per disk (PIPELINE_WRITES): the
+ * target applies no write behind a failed one it had not seen, so the site holds a prefix of the
+ * disk's queue, and shipping is retried from the first write that failed.
  *
  * Backlog. A guest that writes faster than the site takes its writes is slowed to the site's
  * pace: after each MiB of writes an instance asks the daemon whether the disk's backlog is under
- * LOW_WATER, and while it is not, new writes wait in `start` (at most ROOM_WAIT_MS at a time).
+ * its low water (LOW_WATER, or less when many disks share the host's backlog), and while it is
+ * not, new writes wait in `start` (at most ROOM_WAIT_MS at a time). Memory is bounded on both
+ * sides of the daemon's port: the host's backlog as a whole (HOST_BACKLOG, shared among the disks)
+ * and, per instance, the writes posted that the daemon has not yet taken (POST_AHEAD_MAX: past
+ * it, and after a wait, a batch's writes are copied later from their chunks instead).
  *
  * Outages. While the site is down the daemon retries with backoff and keeps the backlog in
- * memory; guest I/O never waits for it. A backlog past QUEUE_CAP is dropped and the instance,
- * which waits on the daemon for that news, copies every region that may differ again.
+ * memory; guest I/O never waits for it. A backlog past QUEUE_CAP, or past its share of
+ * HOST_BACKLOG while the host's backlog is over it, is dropped and the instance, which waits on
+ * the daemon for that news, copies every region that may differ again.
  *
  * Files. This one holds the module; the rest, one purpose each:
  * - constants.ts: the tunables (regions, chunks, backlog caps, pacing, bounds on waits);
