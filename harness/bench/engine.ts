@@ -190,15 +190,9 @@ async function withSideCluster<T>(side: SideSpec, p: Placement, fn: (c: Cluster,
  * run on, and that work is not the filter's.
  */
 export class BenchSite extends RecoverySite {
-  override write(_disk: string, offset: number, data: Uint8Array, stream?: WriteStream): Promise<void> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) {
-      if (stream !== undefined) stream.state.failed++
-      return Promise.reject(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
-    }
-    if (stream !== undefined && stream.state.failed > stream.seen) {
-      stream.state.failed++
-      return Promise.reject(Object.assign(new Error('ECANCELED: an earlier write on this connection failed'), { code: 'ECANCELED' }))
-    }
+  override write(disk: string, offset: number, data: Uint8Array, stream?: WriteStream): Promise<void> {
+    const e = RecoverySite.invalid(offset, data) ?? RecoverySite.canceled(disk, stream)
+    if (e !== null) return Promise.reject(RecoverySite.refused(stream, e))
     this.writes++
     return Promise.resolve()
   }

@@ -162,13 +162,12 @@ export class DaemonHost {
       this.streams.delete(m.conn)
       return ok()
     }
+    let p: Promise<void>
     if (m.op === 'write') {
       const data = m.data ?? (staged !== undefined && m.at !== undefined && m.length !== undefined ? new Uint8Array(staged, m.at, m.length) : undefined)
       if (data === undefined) return fail('EINVAL: a write without its bytes')
-      s.write(m.disk!, m.offset!, data, { seen: m.seen ?? 0, state: this.stream(m.conn, m.disk!) }).then(() => ok(), (e: Error) => fail(e.message))
-      return
-    }
-    const p = s.flush(m.disk!)
+      p = s.write(m.disk!, m.offset!, data, { seen: m.seen ?? 0, state: this.stream(m.conn, m.disk!) })
+    } else p = s.flush(m.disk!)
     p.then(() => ok(), (e: Error) => fail(e.message))
   }
 

@@ -151,20 +151,10 @@ export class RecoverySite {
    * earlier one, however many writes the writer keeps in flight.
    */
   write(disk: string, offset: number, data: Uint8Array, stream?: WriteStream): Promise<void> {
-    const refuse = (e: Error): Promise<void> => {
-      if (stream !== undefined) stream.state.failed++
-      return Promise.reject(e)
-    }
-    if (!Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array)) {
-      return refuse(Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }))
-    }
+    const bad = RecoverySite.invalid(offset, data)
+    if (bad !== null) return Promise.reject(RecoverySite.refused(stream, bad))
     const g = this.gate(disk)
     const r = this.replica(disk)
-    // checked as the write applies: a failure of an earlier write is known by then (in call order)
-    const canceled = (): Error | null =>
-      stream !== undefined && stream.state.failed > stream.seen
-        ? Object.assign(new Error(`ECANCELED: an earlier write to ${disk} on this connection failed; this one was not applied`), { code: 'ECANCELED' })
-        : null
     const apply = (): void => {
       r.write(offset, data)
       this.writes++
@@ -172,8 +162,8 @@ export class RecoverySite {
       this.log.push({ seq: this.seq++, at: nowMs(), disk, offset, length: data.length, hash: hashBytes(data) })
     }
     if (g.delay <= 0 && r.applyAfter <= nowMs()) {
-      const e = g.error ?? canceled()
-      if (e !== null) return refuse(e)
+      const e = g.error ?? RecoverySite.canceled(disk, stream)
+      if (e !== null) return Promise.reject(RecoverySite.refused(stream, e))
       apply()
       return Promise.resolve()
     }
@@ -182,16 +172,33 @@ export class RecoverySite {
     r.applyAfter = at
     return new Promise((resolve, reject) => {
       setTimeout(() => {
-        const e = g.error ?? canceled()
-        if (e !== null) {
-          if (stream !== undefined) stream.state.failed++
-          reject(e)
-        } else {
+        // checked as the write applies: a failure of an earlier write is known by then (in call order)
+        const e = g.error ?? RecoverySite.canceled(disk, stream)
+        if (e !== null) reject(RecoverySite.refused(stream, e))
+        else {
           apply()
           resolve()
         }
       }, Math.max(0, at - nowMs()))
     })
+  }
+
+  /** EINVAL for a write no site takes, else null. */
+  protected static invalid(offset: number, data: Uint8Array): Error | null {
+    return !Number.isSafeInteger(offset) || offset < 0 || !(data instanceof Uint8Array) ? Object.assign(new Error('EINVAL: bad replica write'), { code: 'EINVAL' }) : null
+  }
+
+  /** ECANCELED for a write of `stream` behind a failed one its writer had not seen, else null. */
+  protected static canceled(disk: string, stream: WriteStream | undefined): Error | null {
+    return stream !== undefined && stream.state.failed > stream.seen
+      ? Object.assign(new Error(`ECANCELED: an earlier write to ${disk} on this connection failed; this one was not applied`), { code: 'ECANCELED' })
+      : null
+  }
+
+  /** `e`, counted as one more failed write of `stream`. */
+  protected static refused(stream: WriteStream | undefined, e: Error): Error {
+    if (stream !== undefined) stream.state.failed++
+    return e
   }
 
   flush(disk: string): Promise<void> {
