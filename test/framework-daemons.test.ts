@@ -32,16 +32,21 @@ test('instances reach their daemon in send order; the daemon ships writes to the
   })
 })
 
+/** Powers on a VM with one disk under the daemon-echo filter and returns what its instance logged as `msg` at open. */
+async function echoDiskLog(c: Parameters<Parameters<typeof withCluster>[1]>[0], disk: string, msg: string): Promise<unknown> {
+  const h = c.host('esx1')
+  await c.installModule(testFilter('daemon-echo'))
+  c.createPolicy({ name: 'rep', rules: [{ filter: 'echo@REPLICATION', params: { site: 'dr' } }] })
+  const vm = h.createVm('vm1')
+  await h.addDisk('vm1', { id: disk, capacity: 16 * MiB, policy: 'rep' })
+  await vm.powerOn()
+  await until(() => vm.logs.some(l => l.msg === msg), 5000, `the ${msg} log line`)
+  return vm.logs.find(l => l.msg === msg)?.data
+}
+
 test('a replica target keeps the bytes a daemon gave it as write() was called, whatever the array claims or becomes', async () => {
   await withCluster({}, async c => {
-    const h = c.host('esx1')
-    await c.installModule(testFilter('daemon-echo'))
-    c.createPolicy({ name: 'rep', rules: [{ filter: 'echo@REPLICATION', params: { site: 'dr' } }] })
-    const vm = h.createVm('vm1')
-    await h.addDisk('vm1', { id: 'tamper1', capacity: 16 * MiB, policy: 'rep' })
-    await vm.powerOn()
-    await until(() => vm.logs.some(l => l.msg === 'tamper'), 5000, 'the tampering write')
-    assert.deepEqual(vm.logs.find(l => l.msg === 'tamper')?.data, { r: 'written' })
+    assert.deepEqual(await echoDiskLog(c, 'tamper1', 'tamper'), { r: 'written' })
     const site = c.site('dr')!
     // the array's own 4096 bytes of 7s, not its claimed length and not what it held afterwards
     assert.deepEqual(site.arrivals('tamper1').map(a => a.length), [4096])
@@ -51,16 +56,9 @@ test('a replica target keeps the bytes a daemon gave it as write() was called, w
 
 test('a replica target never applies a write called before an earlier one failed: writes may be kept in flight', async () => {
   await withCluster({}, async c => {
-    const h = c.host('esx1')
-    await c.installModule(testFilter('daemon-echo'))
-    c.createPolicy({ name: 'rep', rules: [{ filter: 'echo@REPLICATION', params: { site: 'dr' } }] })
-    const vm = h.createVm('vm1')
-    await h.addDisk('vm1', { id: 'pipeline1', capacity: 16 * MiB, policy: 'rep' })
-    await vm.powerOn()
-    await until(() => vm.logs.some(l => l.msg === 'pipeline'), 5000, 'the pipelined writes')
     // the bad write fails; the good one called before that failure was seen is not applied;
     // the one called after it is
-    assert.deepEqual(vm.logs.find(l => l.msg === 'pipeline')?.data, { r: ['EINVAL', 'ECANCELED', 'ok'] })
+    assert.deepEqual(await echoDiskLog(c, 'pipeline1', 'pipeline'), { r: ['EINVAL', 'ECANCELED', 'ok'] })
     const site = c.site('dr')!
     assert.deepEqual(site.arrivals('pipeline1').map(a => a.offset), [4096])
     assert.deepEqual(Buffer.from(site.read('pipeline1', 0, 8192)), Buffer.concat([Buffer.alloc(4096), Buffer.alloc(4096, 6)]))
