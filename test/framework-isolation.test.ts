@@ -101,6 +101,33 @@ test('a worker killed mid-I/O powers off only its VM and fails its in-flight I/O
   })
 })
 
+test('a stall of the main thread longer than the I/O timeout does not read as a hung worker (the worker answered in time)', async () => {
+  await withCluster({ ioTimeoutMs: 300 }, async c => {
+    const h = c.host('esx1')
+    await c.installModule(referenceFilter('passthrough'))
+    c.createPolicy({ name: 'good', rules: [{ filter: 'passthrough@CACHE' }] })
+    const a = h.createVm('vmA')
+    await h.addDisk('vmA', { id: 'a0', capacity: 8 * MiB, policy: 'good' })
+    await a.powerOn()
+    const stall = () => {
+      const until = performance.now() + 1200
+      while (performance.now() < until) { /* busy */ }
+    }
+    for (let round = 0; round < 3; round++) {
+      const io = a.submit('a0', { op: 'write', offset: round * 4096, data: bytes(round, 4096) })
+      // the main thread is busy (a collection, a loaded machine) for 4× the timeout while the
+      // worker's answer waits in its queue; a stall that ends in the loop's check phase is followed
+      // by the timers, which run before the answer is read
+      await new Promise<void>(resolve => setImmediate(() => { stall(); resolve() }))
+      const r = await io
+      assert.equal(r.ok, true, `round ${round}: ${JSON.stringify(r)}`)
+      assert.equal(a.state, 'on', `round ${round}: ${JSON.stringify(a.lastPowerOff)}`)
+    }
+    assert.deepEqual(a.faults, [])
+    assert.deepEqual(await a.read('a0', 4096, 4096), bytes(1, 4096))
+  })
+})
+
 test('a filter that leaks until its worker runs out of heap powers off only its VM', async () => {
   await withCluster({ ioTimeoutMs: 5000, classExclusivity: 'disk', heapMb: 64 }, async c => {
     const { a, b } = await twoVms(c, 'faulty-leak')

@@ -62,6 +62,7 @@ export type ToVm =
   | { t: 'run'; rid: number; disk: string; module: string; options: unknown }
 
 export type FromVm =
+  | { t: 'ready' }
   | { t: 'reply'; rid: number; ok: true; value?: unknown }
   | { t: 'reply'; rid: number; ok: false; error: { code: string; message: string; details?: unknown } }
   | { t: 'io'; rid: number; error: IoError | null; data: Uint8Array | null }

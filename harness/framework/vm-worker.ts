@@ -561,3 +561,5 @@ process.on('unhandledRejection', (e: unknown) => {
 // IoRequest's, which no filter gets, is frozen all the same).
 hardenSharedClasses(IoView, IoRequest, FileSidecar)
 sandboxWorker()
+// the main thread times this worker's start-up apart from its I/O: it has started
+post({ t: 'ready' })

@@ -124,6 +124,8 @@ export class Vm {
   private lastHeard = 0
   private watchdog: ReturnType<typeof setInterval> | null = null
   private pingOut = false
+  /** The worker has loaded the framework and listens (its first message). */
+  private ready = false
   private linked = new Set<string>()
 
   constructor(readonly name: string, public services: VmHostServices) {}
@@ -151,6 +153,7 @@ export class Vm {
     this.worker = w
     this.linked = new Set()
     this.lastHeard = performance.now()
+    this.ready = false
     w.on('message', (m: FromVm) => this.onMessage(m))
     w.on('error', (e: Error & { code?: string }) => {
       const oom = e.code === 'ERR_WORKER_OUT_OF_MEMORY'
@@ -165,6 +168,9 @@ export class Vm {
   private onMessage(m: FromVm): void {
     this.lastHeard = performance.now()
     switch (m.t) {
+      case 'ready':
+        this.ready = true
+        return
       case 'io': {
         const p = this.pending.get(m.rid)
         if (p === undefined) return
@@ -202,16 +208,27 @@ export class Vm {
   private startWatchdog(): void {
     const period = Math.max(20, Math.min(250, this.services.ioTimeoutMs / 8))
     this.watchdog = setInterval(() => {
-      if (this.worker === null) return
+      const w = this.worker
+      if (w === null) return
       if (this.pending.size === 0) {
         this.lastHeard = performance.now()
         return
       }
       // a worker that stops answering (a filter in a synchronous endless loop) cannot time out its
-      // own I/O: the main thread ends it and powers the VM off
-      if (performance.now() - this.lastHeard > this.services.ioTimeoutMs) {
-        this.faults.push({ vm: this.name, at: Date.now(), disk: '', filter: 'unknown', kind: 'hang', io: null, error: 'ETIMEDOUT', message: `the VM's I/O worker stopped answering for ${this.services.ioTimeoutMs} ms (a filter that never returns); the VM was powered off` })
-        this.died('hang', 'the I/O worker stopped answering', 'ETIMEDOUT')
+      // own I/O: the main thread ends it and powers the VM off. Until the worker has loaded the
+      // framework (it says 'ready'), no filter code has run in it: its start-up is bounded as a
+      // filter's open is, not as an I/O.
+      const bound = this.ready ? this.services.ioTimeoutMs : Math.max(this.services.ioTimeoutMs, this.services.openTimeoutMs)
+      if (performance.now() - this.lastHeard > bound) {
+        // the verdict waits for the messages already queued to this thread: after a stall of the
+        // main thread (a collection, a loaded machine) the timer runs before the worker's answers
+        // are read, and a worker that answered in time is not a hung one
+        setImmediate(() => {
+          if (this.worker !== w || this.pending.size === 0 || performance.now() - this.lastHeard <= bound) return
+          const what = this.ready ? 'a filter that never returns' : 'the worker never finished starting'
+          this.faults.push({ vm: this.name, at: Date.now(), disk: '', filter: 'unknown', kind: 'hang', io: null, error: 'ETIMEDOUT', message: `the VM's I/O worker stopped answering for ${bound} ms (${what}); the VM was powered off` })
+          this.died('hang', 'the I/O worker stopped answering', 'ETIMEDOUT')
+        })
         return
       }
       if (!this.pingOut) {
