@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
-import { bytes, referenceFilter, withCluster } from './helpers/cluster.js'
+import { bytes, passthroughVm, withCluster } from './helpers/cluster.js'
 
 const GiB = 1024 ** 3
 const MiB = 1 << 20
@@ -97,12 +97,7 @@ test('a host crash loses unflushed writes and keeps flushed ones; a VM crash los
 
 test('snapshot under I/O yields a quiesced image', async () => {
   await withCluster({}, async c => {
-    const h = c.host('esx1')
-    await c.installModule(referenceFilter('passthrough'))
-    c.createPolicy({ name: 'p', rules: [{ filter: 'passthrough@CACHE' }] })
-    const vm = h.createVm('vm1')
-    await h.addDisk('vm1', { id: 'd', capacity: 16 * MiB, policy: 'p' })
-    await vm.powerOn()
+    const vm = await passthroughVm(c, 'vm1', 'd', 16 * MiB)
     // sequential generations: block i holds generation g; at any instant the image is a prefix
     const writes = Array.from({ length: 600 }, (_, i) => ({ op: 'write' as const, offset: (i % 200) * 4096, data: new Uint8Array(4096).fill(1 + Math.floor(i / 200)) }))
     const work = (async () => { for (const w of writes) await vm.submit('d', w) })()

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Cluster, Vm } from '../harness/framework/index.js'
-import { bytes, referenceFilter, testFilter, withCluster } from './helpers/cluster.js'
+import { bytes, passthroughVm, referenceFilter, testFilter, withCluster } from './helpers/cluster.js'
 
 const MiB = 1 << 20
 
@@ -103,12 +103,7 @@ test('a worker killed mid-I/O powers off only its VM and fails its in-flight I/O
 
 test('a stall of the main thread longer than the I/O timeout does not read as a hung worker (the worker answered in time)', async () => {
   await withCluster({ ioTimeoutMs: 300 }, async c => {
-    const h = c.host('esx1')
-    await c.installModule(referenceFilter('passthrough'))
-    c.createPolicy({ name: 'good', rules: [{ filter: 'passthrough@CACHE' }] })
-    const a = h.createVm('vmA')
-    await h.addDisk('vmA', { id: 'a0', capacity: 8 * MiB, policy: 'good' })
-    await a.powerOn()
+    const a = await passthroughVm(c, 'vmA', 'a0', 8 * MiB)
     const stall = () => {
       const until = performance.now() + 1200
       while (performance.now() < until) { /* busy */ }

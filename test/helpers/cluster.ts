@@ -1,6 +1,6 @@
 /** Shared test helpers: paths of compiled test filters, seeded data, small cluster builders. */
 import { fileURLToPath } from 'node:url'
-import { Cluster, type ClusterOptions } from '../../harness/framework/index.js'
+import { Cluster, type ClusterOptions, type Vm } from '../../harness/framework/index.js'
 import { Rng } from '../../harness/framework/rng.js'
 
 /** The compiled path of a test filter module in test/filters. */
@@ -31,6 +31,17 @@ export async function withCluster<T>(o: Partial<ClusterOptions>, fn: (c: Cluster
   } finally {
     await c.shutdown({ remove: true })
   }
+}
+
+/** A powered-on VM on esx1 with one disk under the reference pass-through filter (installed here). */
+export async function passthroughVm(c: Cluster, vm: string, disk: string, capacity: number): Promise<Vm> {
+  const h = c.host('esx1')
+  await c.installModule(referenceFilter('passthrough'))
+  c.createPolicy({ name: 'p', rules: [{ filter: 'passthrough@CACHE' }] })
+  const v = h.createVm(vm)
+  await h.addDisk(vm, { id: disk, capacity, policy: 'p' })
+  await v.powerOn()
+  return v
 }
 
 /** Waits until `pred` holds (polling), or fails after `ms`. */
