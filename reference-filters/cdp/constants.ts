@@ -72,21 +72,15 @@ export const OPEN_COPY_MS = 15_000
  */
 export const STALE_MS = 30_000
 /**
- * Completed writes wait this long in an instance's send queue before they are read back and
- * posted together (sooner when QUEUE_BATCH of them or QUEUE_BYTES are waiting, or a request
- * follows them): a copy of each write as it completes, and a message and a wake-up of the daemon
- * per write, would cost the guest's I/O path and the host's CPUs more than the writes themselves.
- * It adds as much to the replica's lag, and holds back a write that overlaps a waiting one.
+ * Completed writes wait this long in an instance's send queue before they are posted together
+ * (sooner when QUEUE_BATCH of them or QUEUE_BYTES of their bytes are waiting, or a request follows
+ * them): a message and a wake-up of the daemon per write would cost the guest's I/O path and the
+ * host's CPUs more than the writes themselves. It adds as much to the replica's lag.
  */
 export const QUEUE_LINGER_MS = 2
 export const QUEUE_BATCH = 64
 export const QUEUE_BYTES = 256 * 1024
-/** Largest read-back: queued writes that follow each other on the disk are read back in one read. */
-export const READ_BACK_MAX = 256 * 1024
-/**
- * At most this many completed writes wait to be read back (each holds its range); past it, a
- * completing write is copied at once instead, as when the guest saturates the disk.
- */
-export const READ_BACKS_MAX = 256
+/** A completed write larger than this is copied into a buffer of its own, not into the queue's pack. */
+export const PACK_ALONE = 64 * 1024
 /** Bound on the daemon's stop(): in-flight site writes, then closing the targets. */
 export const STOP_SETTLE_MS = 2500

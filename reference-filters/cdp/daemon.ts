@@ -52,9 +52,17 @@ export function startDaemon(ctx: DaemonContext): Daemon {
       case 'write':
         pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
         return undefined
-      case 'writes': {
+      case 'packed': {
         const p = pumpOf(from.disk, m.inst)
-        if (p !== undefined) for (let i = 0; i < m.bufs.length; i++) p.push({ offset: m.offsets[i]!, length: m.bufs[i]!.byteLength, data: new Uint8Array(m.bufs[i]!) })
+        if (p === undefined) return undefined
+        // each write queued is a view of the one buffer: the site takes a copy of what it writes
+        const all = new Uint8Array(m.buf)
+        let at = 0
+        for (let i = 0; i < m.offsets.length; i++) {
+          const n = m.lengths[i]!
+          if (at + n > all.length) throw new Error(`a packed message's lengths overrun its buffer at write ${i}`)
+          p.push({ offset: m.offsets[i]!, length: n, data: all.subarray(at, (at += n)) })
+        }
         return undefined
       }
       case 'zero':
