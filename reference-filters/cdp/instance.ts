@@ -571,7 +571,18 @@ export class CdpInstance implements FilterInstance {
       }
       const lo = chunk * CHUNK
       const h = this.hold(lo, Math.min(this.capacity, lo + CHUNK))
-      if (!h.ready) await new Promise<void>(res => { h.wake = res })
+      if (!h.ready) {
+        // a guest write holds part of the chunk: the copy yields and comes back to it after the
+        // other chunks, rather than queue behind the write. Queued, it would hold back every later
+        // guest write over the chunk until the earlier ones were done — and a guest whose next
+        // write must start before it completes the earlier ones (the handler profile issues a
+        // batch's starts one after another, then their dones) would wait for good.
+        this.release(h)
+        from.delete(chunk)
+        from.add(chunk)
+        await this.sleep(SEED_PACE_MS)
+        continue
+      }
       // checked right before the read, in the same turn: no filter I/O while the disk is stunned
       if (this.closing || this.stunned) {
         this.release(h)
