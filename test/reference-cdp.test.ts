@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { hashBytes, nowMs, Rng, type Arrival, type Cluster, type RecoverySite, type Vm } from '../harness/framework/index.js'
 import { bytes, referenceFilter, until, withCluster } from './helpers/cluster.js'
+import { PACK_MAX } from '../reference-filters/cdp/constants.js'
 
 const MiB = 1 << 20
 const CDP_ID = 'IOFCERT_cdp_1.0.0'
@@ -219,8 +220,11 @@ for (const seed of [4, 5, 6]) {
     await withCluster(functional(seed), async c => {
       const vm = await protectedVm(c, 'vm1')
       const disk = 'vm1-d'
-      // rounds of 400 writes of up to 32 KiB in 128 KiB: most of them overlap others in flight,
-      // and each round ends in a comparison, where the last writes to each byte decide
+      // rounds of 400 writes of 512 B to 32 KiB in 128 KiB (both sides of PACK_MAX, 16 KiB: copied
+      // into the pack as they complete, or held and read back, in the same batches): most of them
+      // overlap others in flight, and each round ends in a comparison, where the last writes to
+      // each byte decide
+      assert.ok(PACK_MAX > 512 && PACK_MAX < 32 * 1024, `PACK_MAX ${PACK_MAX} no longer splits the plan's sizes`)
       const site = c.site('dr')!
       const writes: GuestWrite[] = []
       for (let round = 0; round < 5; round++) {

@@ -60,6 +60,12 @@ export const WRITE_ROOM_EVERY = MiB
  * behind on its messages (a host of busy VMs starving its thread) is bounded.
  */
 export const POST_AHEAD_MAX = 8 * WRITE_ROOM_EVERY
+/**
+ * New guest writes wait for the daemon's answer about room once this much of them was posted since
+ * the last answer: a question still out after a MiB is only a round trip through a busy host's
+ * threads (a VM writing 128 MiB/s posts a MiB in 8 ms), not yet a daemon behind on its messages.
+ */
+export const WAIT_AHEAD = POST_AHEAD_MAX / 2
 /** How long a chunk copy (or a guest write) waits for room before it looks again at close and stun (goes on). */
 export const ROOM_WAIT_MS = 1000
 /** How long a close waits for the daemon to ship the disk's backlog. */
@@ -80,7 +86,19 @@ export const STALE_MS = 30_000
 export const QUEUE_LINGER_MS = 2
 export const QUEUE_BATCH = 64
 export const QUEUE_BYTES = 256 * 1024
-/** A completed write larger than this is copied into a buffer of its own, not into the queue's pack. */
-export const PACK_ALONE = 64 * 1024
+/**
+ * A completed write up to this size is copied as it completes into the send queue's pack; a larger
+ * one is read back from the disk a moment later (its range held until then), with the writes that
+ * follow it on the disk: one copy of a large write on the guest's I/O path costs more than the
+ * message it saves, a small one's less.
+ */
+export const PACK_MAX = 16 * 1024
+/** Largest read-back: queued writes that follow each other on the disk are read back in one read. */
+export const READ_BACK_MAX = 256 * 1024
+/**
+ * At most this many completed writes wait to be read back (each holds its range); past it, a
+ * completing write is copied at once instead, as when the guest saturates the disk.
+ */
+export const READ_BACKS_MAX = 256
 /** Bound on the daemon's stop(): in-flight site writes, then closing the targets. */
 export const STOP_SETTLE_MS = 2500

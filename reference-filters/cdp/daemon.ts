@@ -52,6 +52,11 @@ export function startDaemon(ctx: DaemonContext): Daemon {
       case 'write':
         pumpOf(from.disk, m.inst)?.push({ offset: m.offset, length: m.buf.byteLength, data: new Uint8Array(m.buf) })
         return undefined
+      case 'writes': {
+        const p = pumpOf(from.disk, m.inst)
+        if (p !== undefined) for (let i = 0; i < m.bufs.length; i++) p.push({ offset: m.offsets[i]!, length: m.bufs[i]!.byteLength, data: new Uint8Array(m.bufs[i]!) })
+        return undefined
+      }
       case 'packed': {
         const p = pumpOf(from.disk, m.inst)
         if (p === undefined) return undefined

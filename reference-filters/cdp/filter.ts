@@ -30,12 +30,15 @@
  * chunk copy holds back overlapping writes while it reads, so it is shipped after every write it
  * holds and before every write it does not.
  *
- * Handing writes over. A write's bytes are not copied as it completes, on the guest's I/O path:
- * its range stays held (no overlapping write goes down) and a couple of milliseconds later the
- * completed writes are read back from the disk — one read per run of writes that follow each
- * other on it — and posted, in completion order, in one message. A read-back thus finds exactly
- * what its write left. A write that cannot be read back (a failing disk, a close while stunned) is
- * not posted: its chunks are copied again. The read-backs of a batch travel in one message.
+ * Handing writes over. A small write's bytes (up to PACK_MAX) are copied as it completes into the
+ * send queue's pack, after those of the writes that completed before it: exactly what it put on
+ * the disk, since no overlapping write goes down before its done. A larger write's bytes are not
+ * copied on the guest's I/O path: its range stays held (no overlapping write goes down) and when
+ * the queue goes they are read back from the disk — one read per run of writes that follow each
+ * other on it. A couple of milliseconds after the first completed write (sooner when a batch is
+ * full) the queue is posted in completion order: the packed writes in one message with one buffer,
+ * the read-backs in one message. A write that cannot be read back (a failing disk, a close while
+ * stunned) is not posted: its chunks are copied again.
  *
  * Shipping. The daemon keeps a window of site writes in flight per disk (PIPELINE_WRITES): the
  * target applies no write behind a failed one it had not seen, so the site holds a prefix of the
@@ -44,7 +47,9 @@
  * Backlog. A guest that writes faster than the site takes its writes is slowed to the site's
  * pace: after each MiB of writes an instance asks the daemon whether the disk's backlog is under
  * its low water (LOW_WATER, or less when many disks share the host's backlog), and while it is
- * not, new writes wait in `start` (at most ROOM_WAIT_MS at a time). Memory is bounded on both
+ * not, new writes wait in `start` (at most ROOM_WAIT_MS at a time); they wait as well while a
+ * question is unanswered and WAIT_AHEAD of writes were posted since the last answer (the daemon
+ * is behind on its messages). Memory is bounded on both
  * sides of the daemon's port: the host's backlog as a whole (HOST_BACKLOG, shared among the disks)
  * and, per instance, the writes posted that the daemon has not yet taken (POST_AHEAD_MAX: past
  * it, and after a wait, a batch's writes are copied later from their chunks instead).
@@ -58,8 +63,8 @@
  * - constants.ts: the tunables (regions, chunks, backlog caps, pacing, bounds on waits);
  * - messages.ts: what an instance says to its daemon;
  * - dirty-map.ts: the sidecar's format and the regions that may differ (DirtyMap);
- * - instance.ts: a disk's instance in its VM (CdpInstance): holds, the send queue and its
- *   read-backs, marks, posts, chunk copies;
+ * - instance.ts: a disk's instance in its VM (CdpInstance): holds, the send queue (its pack and
+ *   its read-backs), marks, posts, chunk copies;
  * - pump.ts: a disk's ordered queue to the site in the daemon (Pump);
  * - daemon.ts: the host's daemon (startDaemon): the pumps, the site connections, dispatch.
  */

@@ -1,13 +1,13 @@
 /**
  * A disk's instance, in its VM's worker: it holds overlapping writes apart, marks regions in the
  * sidecar before what needs the mark goes down or out, posts completed writes to the daemon in
- * completion order (their bytes copied as they complete into one buffer that travels a moment
- * later with its neighbours, see enqueue()), copies chunks that may differ to the site, and at a
+ * completion order (a small write's bytes copied as it completes into one buffer that travels a
+ * moment later with its neighbours, a large one's read back from the disk then, see enqueue()), copies chunks that may differ to the site, and at a
  * clean close waits for the daemon to ship the backlog before it marks the disk clean.
  */
 import { PASS } from 'iofcert/sdk'
 import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
-import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, PACK_ALONE, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, POST_AHEAD_MAX, ROOM_EVERY, ROOM_WAIT_MS, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
+import { CHUNK, DRAIN_MS, MARK_DELAY_MS, MARK_QUIET_MS, OPEN_COPY_MS, PACK_MAX, QUEUE_BATCH, QUEUE_BYTES, QUEUE_LINGER_MS, POST_AHEAD_MAX, READ_BACK_MAX, READ_BACKS_MAX, ROOM_EVERY, WAIT_AHEAD, ROOM_WAIT_MS, SEED_PACE_MS, SEED_QUIET_MS, STALE_MS, WRITE_ROOM_EVERY } from './constants.js'
 import { CLEAN, DIRTY, type DirtyMap } from './dirty-map.js'
 import { errText, type ToDaemon } from './messages.js'
 
@@ -24,12 +24,14 @@ interface Hold {
 }
 
 /**
- * What waits to be sent, in completion order: a completed write whose bytes were copied into the
- * queue's pack at `at`, or a post ready to go (a large write's copy, an unmap's zeros, a chunk, a
+ * What waits to be sent, in completion order: a completed small write whose bytes were copied into
+ * the queue's pack at `at`, a completed large write whose bytes are still to be read back (its
+ * hold kept until then), or a post ready to go (a write's copy, an unmap's zeros, a chunk, a
  * resync).
  */
 type Queued =
   | { readonly kind: 'packed'; readonly offset: number; readonly length: number; readonly at: number }
+  | { readonly kind: 'read-back'; readonly offset: number; readonly length: number; readonly hold: Hold }
   | { readonly kind: 'ready'; readonly message: ToDaemon; readonly transfer: ArrayBuffer[] | undefined; readonly offset: number; readonly length: number; readonly guest?: true }
 
 /** A post waiting in order until the regions it concerns are marked on stable storage. */
@@ -78,7 +80,7 @@ export class CdpInstance implements FilterInstance {
   private lastIo = performance.now()
   private pause: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null
   private stunned = false
-  /** Waiting for the disk to be unstunned (chunk copies). */
+  /** Waiting for the disk to be unstunned (chunk copies, read-backs). */
   private unstuns: (() => void)[] = []
   private closing = false
   private epoch = 0
@@ -90,8 +92,10 @@ export class CdpInstance implements FilterInstance {
   private pack: Uint8Array | null = null
   private packUsed = 0
   private queueTimer: ReturnType<typeof setTimeout> | null = null
-  /** The batches taken from the queue, sent one after another. */
+  /** The batches taken from the queue, read back and sent one after another. */
   private sending: Promise<void> = Promise.resolve()
+  /** Completed writes queued or being read back (their holds kept). */
+  private readBacks = 0
   /** Bytes of guest writes sent since the daemon was last asked for room (see askRoom()). */
   private sinceWrites = 0
   /** While set, the disk's backlog is full and the site takes writes: new writes wait in `start`. */
@@ -203,10 +207,17 @@ export class CdpInstance implements FilterInstance {
     const h = this.holds.get(io.id)
     if (h !== undefined) this.holds.delete(io.id)
     if (outcome.ok && io.op === 'write' && h !== undefined && this.daemon !== null) {
+      const data = io.data!
+      if (data.length > PACK_MAX && this.readBacks < READ_BACKS_MAX) {
+        // its hold stays until its bytes are read back: no overlapping write goes down meanwhile
+        this.readBacks++
+        this.enqueue({ kind: 'read-back', offset: io.offset, length: io.length, hold: h })
+        return
+      }
       // its bytes are copied now, while the guest's buffer still holds them and before an
       // overlapping write can go down: the copy is exactly what this write put on the disk
-      const data = io.data!
-      if (data.length > PACK_ALONE) {
+      if (data.length > PACK_MAX) {
+        // the read-backs are behind (a saturating guest): a buffer of its own
         const copy = data.slice()
         this.enqueue({ kind: 'ready', message: { kind: 'write', inst: this.id, offset: io.offset, buf: copy.buffer }, transfer: [copy.buffer], offset: io.offset, length: io.length, guest: true })
       } else {
@@ -233,14 +244,17 @@ export class CdpInstance implements FilterInstance {
 
   /**
    * Queues what is to be sent, in completion order. A small write's bytes go, as it completes, into
-   * the queue's pack, after those of the writes that completed before it; a moment later
-   * (QUEUE_LINGER_MS, or sooner when QUEUE_BYTES or QUEUE_BATCH are waiting) the queue is posted,
-   * the pack's bytes in one buffer and one message: the daemon gets one buffer for many writes, not
-   * one a write, and the guest's I/O path pays a copy, not a message.
+   * the queue's pack, after those of the writes that completed before it; a large write's are not
+   * copied on the guest's I/O path: its range stays held, so no overlapping write goes down, and
+   * they are read back from the disk when the queue goes (in one read per run of writes that follow
+   * each other on it), so they are exactly what it wrote. A moment after the first (QUEUE_LINGER_MS,
+   * or sooner when QUEUE_BYTES or QUEUE_BATCH are waiting) the queue is posted: the pack's bytes in
+   * one buffer and one message, the read-backs in another. The daemon gets a buffer per batch, not
+   * one a write, and the guest's I/O path pays at most a small copy, never a message.
    */
   private enqueue(q: Queued): void {
     this.queue.push(q)
-    if (q.kind === 'packed' || (q.kind === 'ready' && q.guest === true)) this.queueBytes += q.length
+    if (q.kind !== 'ready' || q.guest === true) this.queueBytes += q.length
     if (this.queue.length >= QUEUE_BATCH || this.queueBytes >= QUEUE_BYTES) this.flushQueue()
     else this.queueTimer ??= setTimeout(this.flushQueue, QUEUE_LINGER_MS)
   }
@@ -260,14 +274,27 @@ export class CdpInstance implements FilterInstance {
     })
   }
 
-  /** Everything queued so far, handed to send() (requests wait for it). */
+  /** Everything queued so far, read back and handed to send() (requests wait for it). */
   private settle(): Promise<void> {
     this.flushQueue()
     return this.sending
   }
 
-  /** Sends a batch, in order: its small writes' bytes are `packed` (each at its `at`). */
+  /**
+   * Sends a batch, in order: its small writes' bytes are `packed` (each at its `at`); its large
+   * ones are read back all at once (runs that follow each other on the disk in one read each).
+   */
   private async sendBatch(list: Queued[], packed: Uint8Array | null): Promise<void> {
+    const runs: { i: number; j: number; lo: number; hi: number }[] = []
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!
+      if (q.kind !== 'read-back') continue
+      let j = i
+      let hi = q.offset + q.length
+      for (let n: Queued | undefined; (n = list[j + 1]) !== undefined && n.kind === 'read-back' && n.offset === hi && hi + n.length - q.offset <= READ_BACK_MAX; j++) hi += n.length
+      runs.push({ i, j, lo: q.offset, hi })
+      i = j
+    }
     // a daemon that has not answered about the last POST_AHEAD_MAX of writes is behind on its
     // messages: what is posted now would wait in transit, in memory. New guest writes wait for its
     // answer (at most ROOM_WAIT_MS), and if it does not come, the batch's writes are copied later
@@ -284,42 +311,84 @@ export class CdpInstance implements FilterInstance {
       }
       behind = this.posted - this.confirmed >= POST_AHEAD_MAX
     }
+    const read = await Promise.all(runs.map(r => (behind ? Promise.resolve(null) : this.readBack(r.lo, r.hi - r.lo))))
     const out: { message: ToDaemon; transfer: ArrayBuffer[] | undefined; offset: number; length: number }[] = []
-    // the packed writes that follow each other in the batch travel in one message with their bytes
-    // in one buffer: the daemon's thread, one among a host of busy VMs, takes a message and a
-    // buffer per batch rather than per write
-    let group: { offsets: number[]; lengths: number[]; from: number; to: number; lo: number; hi: number } | null = null
+    // the writes that follow each other in the batch travel in one message: the packed ones with
+    // their bytes in one buffer, the read-backs with theirs. The daemon's thread, one among a host
+    // of busy VMs, takes a message per batch rather than per write
+    type Group =
+      | { kind: 'packed'; offsets: number[]; lengths: number[]; from: number; to: number; lo: number; hi: number }
+      | { kind: 'read'; offsets: number[]; bufs: ArrayBuffer[]; lo: number; hi: number }
+    let group: Group | null = null
     const endGroup = (): void => {
       if (group === null) return
-      const g = group
+      const g: Group = group
       group = null
-      // the whole pack moves when one group has it all (mostly); else the group's part is copied
-      const bytes = g.from === 0 && g.to === packed!.length ? packed! : packed!.slice(g.from, g.to)
-      out.push({ message: { kind: 'packed', inst: this.id, offsets: g.offsets, lengths: g.lengths, buf: bytes.buffer as ArrayBuffer }, transfer: [bytes.buffer as ArrayBuffer], offset: g.lo, length: g.hi - g.lo })
+      if (g.kind === 'packed') {
+        // the whole pack moves when one group has it all (mostly); else the group's part is copied
+        const bytes = g.from === 0 && g.to === packed!.length ? packed! : packed!.slice(g.from, g.to)
+        out.push({ message: { kind: 'packed', inst: this.id, offsets: g.offsets, lengths: g.lengths, buf: bytes.buffer as ArrayBuffer }, transfer: [bytes.buffer as ArrayBuffer], offset: g.lo, length: g.hi - g.lo })
+      } else if (g.bufs.length === 1) out.push({ message: { kind: 'write', inst: this.id, offset: g.offsets[0]!, buf: g.bufs[0]! }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
+      else out.push({ message: { kind: 'writes', inst: this.id, offsets: g.offsets, bufs: g.bufs }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
     }
     let lost = false
-    for (const q of list) {
-      if (q.kind === 'packed' ? behind : q.guest === true && behind) {
-        // not posted (a daemon behind on its messages): its chunks are copied again
-        endGroup()
-        for (let c = Math.floor(q.offset / CHUNK); c * CHUNK < q.offset + q.length; c++) this.copies.add(c)
-        lost = true
-        continue
-      }
+    const lose = (lo: number, hi: number): void => {
+      for (let c = Math.floor(lo / CHUNK); c * CHUNK < hi; c++) this.copies.add(c)
+      lost = true
+    }
+    let run = 0
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!
       if (q.kind === 'ready') {
         endGroup()
-        if (q.guest) this.posted += q.length
-        out.push(q)
+        // not posted (a daemon behind on its messages): its chunks are copied again
+        if (q.guest === true && behind) lose(q.offset, q.offset + q.length)
+        else {
+          if (q.guest === true) this.posted += q.length
+          out.push(q)
+        }
         continue
       }
-      this.sinceWrites += q.length
-      this.posted += q.length
-      group ??= { offsets: [], lengths: [], from: q.at, to: q.at, lo: q.offset, hi: q.offset + q.length }
-      group.offsets.push(q.offset)
-      group.lengths.push(q.length)
-      group.to = q.at + q.length
-      group.lo = Math.min(group.lo, q.offset)
-      group.hi = Math.max(group.hi, q.offset + q.length)
+      if (q.kind === 'packed') {
+        if (behind) {
+          endGroup()
+          lose(q.offset, q.offset + q.length)
+          continue
+        }
+        this.sinceWrites += q.length
+        this.posted += q.length
+        if (group?.kind !== 'packed') endGroup()
+        group ??= { kind: 'packed', offsets: [], lengths: [], from: q.at, to: q.at, lo: q.offset, hi: q.offset + q.length }
+        const g = group as Extract<Group, { kind: 'packed' }>
+        g.offsets.push(q.offset)
+        g.lengths.push(q.length)
+        g.to = q.at + q.length
+        g.lo = Math.min(g.lo, q.offset)
+        g.hi = Math.max(g.hi, q.offset + q.length)
+        continue
+      }
+      const { j, hi } = runs[run]!
+      const data = read[run++]!
+      for (let k = i; k <= j; k++) this.release((list[k] as Extract<Queued, { kind: 'read-back' }>).hold)
+      this.readBacks -= j - i + 1
+      i = j
+      if (data === null) {
+        // not read back (a failing disk, a close while stunned, a daemon behind): its chunks are copied again
+        endGroup()
+        lose(q.offset, hi)
+        continue
+      }
+      this.sinceWrites += hi - q.offset
+      this.posted += hi - q.offset
+      if (group?.kind !== 'read') endGroup()
+      // moved, not cloned: lower.read's array is the instance's alone, and a buffer left behind
+      // in this worker would wait for its collector (at scale, GiBs across the VMs)
+      group ??= { kind: 'read', offsets: [], bufs: [], lo: q.offset, hi }
+      const g = group as Extract<Group, { kind: 'read' }>
+      g.offsets.push(q.offset)
+      g.bufs.push(data.buffer as ArrayBuffer)
+      g.lo = Math.min(g.lo, q.offset)
+      g.hi = Math.max(g.hi, hi)
     }
     endGroup()
     for (const o of out) this.send(o.message, o.transfer, o.offset, o.length)
@@ -331,7 +400,8 @@ export class CdpInstance implements FilterInstance {
    * Asks the daemon whether the disk's backlog has room. New guest writes wait in `start` (at most
    * ROOM_WAIT_MS, timed here: a daemon far behind answers late) when it has not and the site takes
    * writes (the daemon says yes at once while the site fails), and when the last question is still
-   * unanswered after another WRITE_ROOM_EVERY of writes: the daemon is behind on its messages. A
+   * unanswered once WAIT_AHEAD of writes were posted since its last answer: the daemon is behind on
+   * its messages (a question merely out for a round trip holds nothing up). A
    * guest whose writes the daemon keeps up with never waits; asking holds nothing up. Once
    * POST_AHEAD_MAX of writes went unanswered, writes are no longer posted but their chunks copied
    * later (see sendBatch()): what waits for a daemon behind on its messages stays bounded.
@@ -341,6 +411,7 @@ export class CdpInstance implements FilterInstance {
     const daemon = this.daemon
     if (daemon === null || this.closing) return
     if (this.asking !== null) {
+      if (this.posted - this.confirmed < WAIT_AHEAD) return
       this.waitRoom(this.asking)
       return
     }
@@ -376,6 +447,20 @@ export class CdpInstance implements FilterInstance {
     }
     const timer = setTimeout(end, ROOM_WAIT_MS)
     answer.then(end, end)
+  }
+
+  /** Reads [offset, offset + length) back for the site; null when it cannot (no filter I/O while stunned). */
+  private async readBack(offset: number, length: number): Promise<Uint8Array | null> {
+    while (this.stunned && !this.closing) await new Promise<void>(res => this.unstuns.push(res))
+    if (this.stunned) return null
+    try {
+      const data = await this.lower.read(offset, length)
+      // the message moves the whole buffer: a view of part of one is copied
+      return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice()
+    } catch (e) {
+      this.disk.log.warn('could not read back completed writes for the site; their chunks will be copied', { offset, length, error: errText(e) })
+      return null
+    }
   }
 
   // ---- posts, in order, each after the marks of its regions are on stable storage ----

@@ -9,6 +9,8 @@
 export type ToDaemon =
   | { kind: 'open'; inst: number; site: string }
   | { kind: 'write'; inst: number; offset: number; buf: ArrayBuffer }
+  /** Writes read back together, in order: `bufs[i]` was written at `offsets[i]`. One message, not one a write. */
+  | { kind: 'writes'; inst: number; offsets: number[]; bufs: ArrayBuffer[] }
   /**
    * Completed writes, in order, their bytes one after another in `buf`: the i-th wrote
    * `lengths[i]` bytes at `offsets[i]`. One message and one buffer, not one a write.
