@@ -2,8 +2,9 @@
  * A disk's instance, in its VM's worker: it holds overlapping writes apart, marks regions in the
  * sidecar before what needs the mark goes down or out, posts completed writes to the daemon in
  * completion order (a small write's bytes copied as it completes into one buffer that travels a
- * moment later with its neighbours, a large one's read back from the disk then, see enqueue()), copies chunks that may differ to the site, and at a
- * clean close waits for the daemon to ship the backlog before it marks the disk clean.
+ * moment later with its neighbours, a large one's read back from the disk then, see enqueue()),
+ * copies chunks that may differ to the site, and at a clean close waits for the daemon to ship the
+ * backlog before it marks the disk clean.
  */
 import { PASS } from 'iofcert/sdk'
 import type { CloseReason, DaemonLink, Decision, DiskContext, DiskEvent, FilterInstance, Io, Outcome } from 'iofcert/sdk'
@@ -317,19 +318,26 @@ export class CdpInstance implements FilterInstance {
     // their bytes in one buffer, the read-backs with theirs. The daemon's thread, one among a host
     // of busy VMs, takes a message per batch rather than per write
     type Group =
-      | { kind: 'packed'; offsets: number[]; lengths: number[]; from: number; to: number; lo: number; hi: number }
-      | { kind: 'read'; offsets: number[]; bufs: ArrayBuffer[]; lo: number; hi: number }
+      | { kind: 'packed'; offsets: number[]; lengths: number[]; from: number; to: number }
+      | { kind: 'read'; offsets: number[]; bufs: ArrayBuffer[] }
     let group: Group | null = null
     const endGroup = (): void => {
       if (group === null) return
       const g: Group = group
       group = null
+      // the range the group's writes span (for the marks its post waits on)
+      let lo = Infinity
+      let hi = 0
+      for (let k = 0; k < g.offsets.length; k++) {
+        lo = Math.min(lo, g.offsets[k]!)
+        hi = Math.max(hi, g.offsets[k]! + (g.kind === 'packed' ? g.lengths[k]! : g.bufs[k]!.byteLength))
+      }
       if (g.kind === 'packed') {
         // the whole pack moves when one group has it all (mostly); else the group's part is copied
         const bytes = g.from === 0 && g.to === packed!.length ? packed! : packed!.slice(g.from, g.to)
-        out.push({ message: { kind: 'packed', inst: this.id, offsets: g.offsets, lengths: g.lengths, buf: bytes.buffer as ArrayBuffer }, transfer: [bytes.buffer as ArrayBuffer], offset: g.lo, length: g.hi - g.lo })
-      } else if (g.bufs.length === 1) out.push({ message: { kind: 'write', inst: this.id, offset: g.offsets[0]!, buf: g.bufs[0]! }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
-      else out.push({ message: { kind: 'writes', inst: this.id, offsets: g.offsets, bufs: g.bufs }, transfer: g.bufs, offset: g.lo, length: g.hi - g.lo })
+        out.push({ message: { kind: 'packed', inst: this.id, offsets: g.offsets, lengths: g.lengths, buf: bytes.buffer as ArrayBuffer }, transfer: [bytes.buffer as ArrayBuffer], offset: lo, length: hi - lo })
+      } else if (g.bufs.length === 1) out.push({ message: { kind: 'write', inst: this.id, offset: g.offsets[0]!, buf: g.bufs[0]! }, transfer: g.bufs, offset: lo, length: hi - lo })
+      else out.push({ message: { kind: 'writes', inst: this.id, offsets: g.offsets, bufs: g.bufs }, transfer: g.bufs, offset: lo, length: hi - lo })
     }
     let lost = false
     const lose = (lo: number, hi: number): void => {
@@ -358,13 +366,11 @@ export class CdpInstance implements FilterInstance {
         this.sinceWrites += q.length
         this.posted += q.length
         if (group?.kind !== 'packed') endGroup()
-        group ??= { kind: 'packed', offsets: [], lengths: [], from: q.at, to: q.at, lo: q.offset, hi: q.offset + q.length }
+        group ??= { kind: 'packed', offsets: [], lengths: [], from: q.at, to: q.at }
         const g = group as Extract<Group, { kind: 'packed' }>
         g.offsets.push(q.offset)
         g.lengths.push(q.length)
         g.to = q.at + q.length
-        g.lo = Math.min(g.lo, q.offset)
-        g.hi = Math.max(g.hi, q.offset + q.length)
         continue
       }
       const { j, hi } = runs[run]!
@@ -383,12 +389,10 @@ export class CdpInstance implements FilterInstance {
       if (group?.kind !== 'read') endGroup()
       // moved, not cloned: lower.read's array is the instance's alone, and a buffer left behind
       // in this worker would wait for its collector (at scale, GiBs across the VMs)
-      group ??= { kind: 'read', offsets: [], bufs: [], lo: q.offset, hi }
+      group ??= { kind: 'read', offsets: [], bufs: [] }
       const g = group as Extract<Group, { kind: 'read' }>
       g.offsets.push(q.offset)
       g.bufs.push(data.buffer as ArrayBuffer)
-      g.lo = Math.min(g.lo, q.offset)
-      g.hi = Math.max(g.hi, hi)
     }
     endGroup()
     for (const o of out) this.send(o.message, o.transfer, o.offset, o.length)
