@@ -286,6 +286,17 @@ export class WarmSide {
     return ms
   }
 
+  /**
+   * Waits for the work a side starts on its own when it is built to end — a replication filter's
+   * first copy of each disk to its site, which goes on for seconds while the guest is idle and
+   * would otherwise fall into the slices measured then, more on the sides built last: its threads
+   * idle and its sites quiet for `quietMs` (longer than drain()'s: such work is paced, a piece every
+   * few tens of ms), at most `maxMs`.
+   */
+  settle(maxMs = 60_000, quietMs = 500): Promise<Drained> {
+    return drain({ maxMs, quietMs, pollMs: 10, activity: () => this.activity(), busyMs: () => this.busyMs() })
+  }
+
   /** Waits for the side's work after a slice to end (see drain()): its threads idle, its sites quiet. */
   drain(maxMs = 5000): Promise<Drained> {
     return drain({ maxMs, activity: () => this.activity(), busyMs: () => this.busyMs() })
