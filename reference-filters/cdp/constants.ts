@@ -83,7 +83,7 @@ export const STALE_MS = 30_000
  * them): a message and a wake-up of the daemon per write would cost the guest's I/O path and the
  * host's CPUs more than the writes themselves. It adds as much to the replica's lag.
  */
-export const QUEUE_LINGER_MS = 2
+export const QUEUE_LINGER_MS = 1
 export const QUEUE_BATCH = 64
 export const QUEUE_BYTES = 256 * 1024
 /**
